@@ -1,0 +1,145 @@
+"""Compatibility fixes for mmengine 0.10.7 on torch >= 2.6 and on machines without CUDA.
+
+Each fix is a function with one comment on why it exists; :func:`install_checkpoint_loaders`
+runs when ``mmcora`` is imported, :func:`setup_cpu_distributed` is called by ``tools/train.py``
+and ``tools/test.py`` before the Runner is built.
+"""
+import os
+import os.path as osp
+import pickle
+from datetime import timedelta
+from typing import Any, Callable, List, Union
+from urllib.parse import urlparse
+
+import numpy as np
+import torch
+import torch.distributed as torch_dist
+from mmengine.config import Config
+from mmengine.dist import barrier, get_dist_info
+from mmengine.logging.history_buffer import HistoryBuffer
+from mmengine.runner.checkpoint import CheckpointLoader
+
+TRUST_ENV = 'MMCORA_TRUST_CHECKPOINTS'
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint holds pickled objects that may run code when loaded."""
+
+
+def _numpy_globals() -> List[Any]:
+    """numpy callables and classes that pickled arrays, dtypes and scalars refer to."""
+    from numpy._core import multiarray
+    dtype_classes = [type(np.dtype(t)) for t in np.typecodes['All'] if t not in 'O']
+    return [multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype, *dtype_classes]
+
+
+def _history_buffer_statistic(owner: Any, name: str) -> Callable:
+    """``getattr`` restricted to HistoryBuffer's statistics methods.
+
+    A HistoryBuffer pickles its ``_statistics_methods`` as ``getattr(HistoryBuffer, 'min')``
+    and so on (torch saves with pickle protocol 2). A general ``getattr`` would let a file
+    reach any attribute of any allowed object, so only these lookups are served.
+    """
+    # The class fills _statistics_methods on first instantiation, so name the defaults too.
+    allowed = {'min', 'max', 'current', 'mean', *HistoryBuffer._statistics_methods}
+    if owner is HistoryBuffer and name in allowed:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(f'getattr({owner!r}, {name!r}) is not allowed in a checkpoint')
+
+
+# What mmengine's own checkpoints contain beyond tensors and plain containers: the message
+# hub's HistoryBuffer objects (with their statistics methods) and the numpy arrays and scalars
+# inside them and in ``meta``.
+SAFE_CHECKPOINT_GLOBALS: List[Any] = [
+    HistoryBuffer, (_history_buffer_statistic, 'builtins.getattr'), *_numpy_globals()
+]
+
+
+def load_checkpoint_file(filename: str, map_location: Union[str, Callable, None] = None) -> Any:
+    """``torch.load`` a checkpoint without executing arbitrary pickled code.
+
+    mmengine 0.10.7 calls ``torch.load`` without ``weights_only``; torch >= 2.6 then refuses
+    mmengine's own checkpoints (the message hub pickles HistoryBuffer), so ``--resume`` and
+    ``load_from`` break. We load with ``weights_only=True`` and allow exactly the extra
+    classes mmengine's checkpoints need. Anything else is an error unless the user trusts the
+    file (``MMCORA_TRUST_CHECKPOINTS=1``): unpickling an untrusted file can run any code.
+
+    Raises:
+        UnsafeCheckpointError: The file needs other pickled classes; the message names the
+            file, the classes and the opt-in.
+    """
+    try:
+        with torch.serialization.safe_globals(SAFE_CHECKPOINT_GLOBALS):
+            return torch.load(filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        if os.environ.get(TRUST_ENV) == '1':
+            return torch.load(filename, map_location=map_location, weights_only=False)
+        try:
+            unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(filename)
+        except Exception:  # legacy (non-zip) files cannot be inspected
+            unsafe = [str(error).splitlines()[0]]
+        allowed = {f'{g.__module__}.{g.__qualname__}' for g in SAFE_CHECKPOINT_GLOBALS
+                   if not isinstance(g, tuple)}
+        unsafe = [name for name in unsafe if name not in allowed] or unsafe
+        raise UnsafeCheckpointError(
+            f'refusing to load {filename}: it contains pickled objects that are neither '
+            f'tensors nor mmengine training state ({", ".join(unsafe)}), and unpickling them '
+            f'can run arbitrary code. If you trust this file, set {TRUST_ENV}=1 in the '
+            'environment and run again.') from None
+
+
+def _load_local(filename: str, map_location: Union[str, Callable, None] = None) -> Any:
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'checkpoint not found: {filename}')
+    return load_checkpoint_file(filename, map_location)
+
+
+def _load_http(filename: str, map_location: Union[str, Callable, None] = None) -> Any:
+    # mmengine's http loader also calls torch.load without weights_only. Rank 0 downloads
+    # into the torch hub cache first, then every rank loads the cached file safely.
+    model_dir = osp.join(torch.hub.get_dir(), 'checkpoints')
+    cached = osp.join(model_dir, osp.basename(urlparse(filename).path))
+    rank, world_size = get_dist_info()
+    if rank == 0 and not osp.isfile(cached):
+        os.makedirs(model_dir, exist_ok=True)
+        torch.hub.download_url_to_file(filename, cached)
+    if world_size > 1:
+        barrier()
+    if not osp.isfile(cached):  # another node without a shared file system
+        os.makedirs(model_dir, exist_ok=True)
+        torch.hub.download_url_to_file(filename, cached)
+    return load_checkpoint_file(cached, map_location)
+
+
+def install_checkpoint_loaders() -> None:
+    """Route mmengine's local and http(s) checkpoint loading through the safe loader."""
+    CheckpointLoader.register_scheme(prefixes='', loader=_load_local, force=True)
+    CheckpointLoader.register_scheme(prefixes=('http://', 'https://'), loader=_load_http,
+                                     force=True)
+
+
+def setup_cpu_distributed(cfg: Config) -> None:
+    """Prepare a ``--launcher pytorch`` run for a machine without CUDA (gloo, CPU DDP).
+
+    Does nothing when CUDA is available or the launcher is ``none``.
+    """
+    launcher = cfg.get('launcher', 'none')
+    if launcher == 'none' or torch.cuda.is_available():
+        return
+    if launcher != 'pytorch':
+        raise RuntimeError(f'launcher {launcher!r} needs CUDA here; on CPU use '
+                           "--launcher pytorch (tools/dist_train.sh)")
+    env_cfg = cfg.setdefault('env_cfg', {})
+    dist_cfg = env_cfg.setdefault('dist_cfg', {})
+    dist_cfg['backend'] = 'gloo'
+    # mmengine's init_dist always calls torch.cuda.set_device, which fails without CUDA; a
+    # process group that already exists makes Runner.setup_env skip init_dist.
+    if not torch_dist.is_initialized():
+        timeout = dist_cfg.get('timeout')
+        torch_dist.init_process_group(
+            'gloo', timeout=timedelta(seconds=timeout) if timeout else None)
+    # Runner.wrap_model passes device_ids=[LOCAL_RANK], which DDP rejects for CPU modules.
+    wrapper = dict(cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel'))
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper

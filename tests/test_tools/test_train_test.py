@@ -1,0 +1,73 @@
+"""tools/train.py, tools/test.py and tools/dist_train.sh as a user runs them."""
+import glob
+import os.path as osp
+import sys
+
+import pytest
+from mmengine.config import Config
+
+from ..conftest import free_port, run_tool
+
+
+def _log(work_dir: str) -> str:
+    logs = sorted(glob.glob(osp.join(work_dir, '*', '*.log')))
+    return open(logs[-1], encoding='utf-8').read()
+
+
+def test_train_resume_then_test(tmp_path, small_toy_config):
+    work = str(tmp_path / 'work')
+    run_tool([sys.executable, 'tools/train.py', small_toy_config, '--work-dir', work])
+    assert osp.isfile(osp.join(work, 'iter_4.pth')) and 'mIoU' in _log(work)
+
+    run_tool([sys.executable, 'tools/train.py', small_toy_config, '--work-dir', work,
+              '--resume', '--cfg-options', 'train_cfg.max_iters=6'])
+    assert 'resumed epoch: 0, iter: 4' in _log(work)
+    assert osp.isfile(osp.join(work, 'iter_6.pth'))
+
+    test_dir = str(tmp_path / 'test')
+    run_tool([sys.executable, 'tools/test.py', small_toy_config, osp.join(work, 'iter_6.pth'),
+              '--work-dir', test_dir, '--out', osp.join(test_dir, 'pred'),
+              '--show-dir', osp.join(test_dir, 'vis')])
+    assert len(glob.glob(osp.join(test_dir, 'pred', '*.png'))) == 6
+    assert len(glob.glob(osp.join(test_dir, 'vis', '**', '*.png'), recursive=True)) == 6
+    assert 'mIoU' in _log(test_dir)
+
+
+def test_cfg_options_reach_the_config(tmp_path, small_toy_config):
+    work = str(tmp_path / 'work')
+    run_tool([sys.executable, 'tools/train.py', small_toy_config, '--work-dir', work,
+              '--cfg-options', 'train_cfg.max_iters=2', 'optim_wrapper.optimizer.lr=0.02'])
+    assert osp.isfile(osp.join(work, 'iter_2.pth'))
+    assert not osp.isfile(osp.join(work, 'iter_4.pth'))
+    dumped = Config.fromfile(osp.join(work, osp.basename(small_toy_config)))
+    assert dumped.optim_wrapper.optimizer.lr == 0.02 and dumped.train_cfg.max_iters == 2
+
+
+def test_amp_on_cpu_is_a_clear_error(tmp_path, small_toy_config):
+    pytest.importorskip('torch')
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip('this machine has a GPU')
+    with pytest.raises(AssertionError, match='--amp needs a GPU'):
+        run_tool([sys.executable, 'tools/train.py', small_toy_config, '--amp',
+                  '--work-dir', str(tmp_path)])
+
+
+def test_dist_train_two_cpu_processes_and_resume(tmp_path, small_toy_config):
+    work = str(tmp_path / 'work')
+    env = {'PYTHON': sys.executable, 'PORT': str(free_port())}
+    run_tool(['bash', 'tools/dist_train.sh', small_toy_config, '2', '--work-dir', work], env=env)
+    log = _log(work)
+    assert 'Distributed training: True' in log and "'backend': 'gloo'" in log
+    assert osp.isfile(osp.join(work, 'iter_4.pth'))
+
+    env['PORT'] = str(free_port())
+    run_tool(['bash', 'tools/dist_train.sh', small_toy_config, '2', '--work-dir', work,
+              '--resume', '--cfg-options', 'train_cfg.max_iters=6'], env=env)
+    assert 'resumed epoch: 0, iter: 4' in _log(work)
+    assert osp.isfile(osp.join(work, 'iter_6.pth'))
+
+    env['PORT'] = str(free_port())
+    run_tool(['bash', 'tools/dist_test.sh', small_toy_config, osp.join(work, 'iter_6.pth'), '2',
+              '--work-dir', str(tmp_path / 'test')], env=env)
+    assert 'mIoU' in _log(str(tmp_path / 'test'))
