@@ -91,6 +91,7 @@ if ! mmcv_ok; then
         log "building mmcv $MMCV_VERSION with ops against torch $TORCH_VERSION (about 10 minutes on 2 cores)"
         BUILD_DIR="$(mktemp -d)"
         trap 'rm -rf "$BUILD_DIR"' EXIT
+        # pip's own wheel cache ignores the torch a wheel was compiled against: --no-cache-dir.
         # torch >= 2.14 headers need C++20 while mmcv 2.1.0 passes -std=c++17: a wrapper swaps it.
         # The name contains "g++" so torch's compiler check accepts it.
         cat >"$BUILD_DIR/g++-cxx20" <<'SH'
@@ -103,7 +104,7 @@ exec "${MMCORA_REAL_CXX:-g++}" "${args[@]}"
 SH
         chmod +x "$BUILD_DIR/g++-cxx20"
         if ! CXX="$BUILD_DIR/g++-cxx20" MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
-            "${PIP[@]}" wheel --no-build-isolation --no-deps --no-binary mmcv \
+            "${PIP[@]}" wheel --no-cache-dir --no-build-isolation --no-deps --no-binary mmcv \
             -w "$BUILD_DIR/out" "mmcv==$MMCV_VERSION" >"$BUILD_DIR/build.log" 2>&1; then
             mkdir -p "$CACHE_DIR"
             cp "$BUILD_DIR/build.log" "$CACHE_DIR/mmcv-build-failed.log"
