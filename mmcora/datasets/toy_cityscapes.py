@@ -1,10 +1,10 @@
 """``ToyCityscapesDataset``: mmseg's ``CityscapesDataset`` over a toy city made on demand."""
 from typing import Optional
 
-from mmengine.dist import barrier, get_dist_info, is_distributed
 from mmseg.datasets import CityscapesDataset
 from mmseg.registry import DATASETS
 
+from ..utils import main_process_first
 from .toy_city import ToyCitySpec, ensure_toy_city
 
 
@@ -27,11 +27,6 @@ class ToyCityscapesDataset(CityscapesDataset):
         data_root = kwargs.get('data_root')
         if not data_root:
             raise ValueError('ToyCityscapesDataset needs data_root (where the toy city lives)')
-        spec = ToyCitySpec(**(toy_city or {}))
         # Rank 0 generates while the others wait, so a distributed run renders it once.
-        if get_dist_info()[0] == 0:
-            ensure_toy_city(data_root, spec)
-        if is_distributed():
-            barrier()
-            ensure_toy_city(data_root, spec)
+        main_process_first(ensure_toy_city, data_root, ToyCitySpec(**(toy_city or {})))
         super().__init__(**kwargs)

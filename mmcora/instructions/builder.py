@@ -1,0 +1,162 @@
+"""Build the instruction set of a split: label maps -> drafts -> words -> JSONL file."""
+import os.path as osp
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+from mmengine.logging import print_log
+
+from ..datasets.partitions import read_name_list
+from .engine import Draft, InstructionEngine
+from .records import ImageInstructions, make_header, write_instruction_file
+from .vocabulary import VOCABULARIES
+
+CITYSCAPES_CLASSES = ('road', 'sidewalk', 'building', 'wall', 'fence', 'pole', 'traffic light',
+                      'traffic sign', 'vegetation', 'terrain', 'sky', 'person', 'rider', 'car',
+                      'truck', 'bus', 'train', 'motorcycle', 'bicycle')
+GROUND_THINGS = ('person', 'rider', 'car', 'truck', 'bus', 'train', 'motorcycle', 'bicycle')
+
+
+@dataclass(frozen=True)
+class DatasetLayout:
+    """Where a data set keeps images and label maps, and which classes are objects."""
+    img_dir: str
+    img_suffix: str
+    seg_dir: str
+    seg_suffix: str
+    classes: Tuple[str, ...]
+    object_classes: Tuple[str, ...]
+    ground_classes: Tuple[str, ...]
+    vocabulary: str
+
+    def paths(self, data_root: str, split: str, name: str) -> Tuple[str, str]:
+        return (osp.join(data_root, self.img_dir.format(split=split), name + self.img_suffix),
+                osp.join(data_root, self.seg_dir.format(split=split), name + self.seg_suffix))
+
+
+LAYOUTS: Dict[str, DatasetLayout] = {
+    'cityscapes': DatasetLayout(
+        'leftImg8bit/{split}', '_leftImg8bit.png', 'gtFine/{split}', '_gtFine_labelTrainIds.png',
+        CITYSCAPES_CLASSES, GROUND_THINGS + ('pole', 'traffic light', 'traffic sign'),
+        GROUND_THINGS + ('pole',), 'cityscapes'),
+}
+
+
+def load_label_map(path: str) -> np.ndarray:
+    label = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if label is None:
+        raise FileNotFoundError(f'label map missing or unreadable: {path}')
+    if label.ndim != 2:
+        raise ValueError(f'{path}: a label map must have one channel, got shape {label.shape}')
+    return label
+
+
+def default_output(data_root: str, ann_file: str) -> str:
+    """``splits/1_30/labeled.txt`` -> ``<root>/instructions/1_30_labeled.jsonl``."""
+    stem = osp.splitext(ann_file)[0]
+    parts = [p for p in stem.split(osp.sep) if p not in ('splits', '')]
+    return osp.join(data_root, 'instructions', '_'.join(parts) + '.jsonl')
+
+
+def _llm_requests(engine: InstructionEngine, drafts: Sequence[Draft], label_map: np.ndarray,
+                  image: str, image_path: str) -> List[Tuple[int, object]]:
+    """(draft index, request) for the drafts the LLM writer words."""
+    from .llm_writer import (AttributeRequest, ConditionalRequest, ObjectInfo,
+                             mask_to_polygons)
+
+    def info(class_id: int, mask: np.ndarray) -> ObjectInfo:
+        ys, xs = np.nonzero(mask)
+        bbox = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+        return ObjectInfo(engine.class_names[class_id], bbox, mask_to_polygons(mask))
+
+    requests = []
+    for index, draft in enumerate(drafts):
+        name = engine.class_names[draft.class_id]
+        item = f'{image}#{index}:{draft.type}:{name}'
+        if draft.type == 'attribute':
+            others = [info(c, label_map == c) for c in sorted(set(np.unique(label_map).tolist()))
+                      if c != draft.class_id and c < len(engine.class_names)]
+            requests.append((index, AttributeRequest(
+                item, image_path, info(draft.class_id, label_map == draft.class_id),
+                engine.vocabulary[name][0], others)))
+        elif draft.type == 'conditional':
+            requests.append((index, ConditionalRequest(
+                item, image_path, info(draft.class_id, draft.target.mask),
+                info(draft.anchor.class_id, draft.anchor.mask), draft.relation)))
+    return requests
+
+
+def build_instruction_set(data_root: str, dataset: str, split: str, ann_file: str,
+                          out: Optional[str] = None, seed: int = 0, writer=None,
+                          **engine_kwargs) -> dict:
+    """Write the instruction file of one split and return a summary.
+
+    Args:
+        data_root: Data set root (holds images, label maps and ``ann_file``).
+        dataset: Layout name in :data:`LAYOUTS`.
+        split: ``'train'`` or ``'val'`` (the image and label sub-directory).
+        ann_file: Split list relative to ``data_root``.
+        out: Output path; default :func:`default_output`.
+        seed: Master seed of the engine.
+        writer: An ``LLMInstructionWriter`` for attribute and conditional wording, or None
+            for the built-in templates.
+        **engine_kwargs: Further :class:`InstructionEngine` arguments.
+
+    Raises:
+        FileNotFoundError: Before any work, naming the first missing list or label map.
+    """
+    if dataset not in LAYOUTS:
+        raise ValueError(f'unknown dataset {dataset!r}; known: {sorted(LAYOUTS)}')
+    layout = LAYOUTS[dataset]
+    names = read_name_list(osp.join(data_root, ann_file))
+    paths = [layout.paths(data_root, split, name) for name in names]
+    missing = [seg for _, seg in paths if not osp.isfile(seg)]
+    if missing:
+        raise FileNotFoundError(f'{len(missing)} label maps listed in {ann_file} are missing, '
+                                f'first: {missing[0]}')
+    engine = InstructionEngine(layout.classes, VOCABULARIES[layout.vocabulary],
+                               layout.object_classes, layout.ground_classes, seed=seed,
+                               **engine_kwargs)
+    start = time.perf_counter()
+    records, pending = [], []
+    for name, (image_path, seg_path) in zip(names, paths):
+        label_map = load_label_map(seg_path)
+        drafts, _ = engine.draft(name, label_map)
+        rng = engine.rng_for(name + '#text')
+        queries = [engine.render(d, rng) for d in drafts]
+        if writer is not None:
+            for index, request in _llm_requests(engine, drafts, label_map, name, image_path):
+                pending.append((len(records), index, drafts[index], request))
+        records.append(ImageInstructions(name, int(label_map.shape[0]),
+                                         int(label_map.shape[1]), queries))
+    if pending:
+        results = writer.write([request for *_, request in pending])
+        for (record, index, draft, _), result in zip(pending, results):
+            query = records[record].queries[index]
+            if draft.type == 'attribute':
+                records[record].queries[index] = engine.to_query(
+                    draft, result.question, query.answer, 'gpt-4o')
+            else:
+                records[record].queries[index] = engine.to_query(
+                    draft, result.question, result.answer, 'gpt-4o')
+    for record in records:
+        engine.count(record)
+    out = out or default_output(data_root, ann_file)
+    header = make_header(dataset, split, layout.classes, ann_file=ann_file, seed=seed,
+                         writer='gpt-4o' if writer is not None else 'builtin',
+                         engine={k: v for k, v in sorted(engine_kwargs.items())})
+    write_instruction_file(out, header, records)
+    stats = engine.stats
+    summary = dict(out=out, images=stats.images, queries=dict(stats.queries),
+                   ambiguous_pairs=stats.ambiguous_pairs,
+                   targets_without_relation=stats.targets_without_relation,
+                   seconds=round(time.perf_counter() - start, 2))
+    print_log(f'instructions for {len(records)} images of {ann_file} -> {out}: '
+              f'{summary["queries"]} in {summary["seconds"]}s', logger='current')
+    return summary
+
+
+__all__ = ['LAYOUTS', 'DatasetLayout', 'build_instruction_set', 'default_output',
+           'load_label_map']

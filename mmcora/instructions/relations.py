@@ -1,0 +1,106 @@
+"""Spatial relations between two objects, judged in the camera frame from geometry.
+
+The camera is the frame of reference (as the CORA paper prescribes for its GPT-4o prompts):
+"left of" means left in the image. For objects standing on the ground, depth comes from the
+ground contact: of two objects in the same line of sight, the one whose lowest row is lower in
+the image is nearer, i.e. "in front of"; image-plane "above/below" is used only when an object
+does not stand on the ground (a traffic sign above a car).
+
+An instruction must single out its target among the objects of the target's class:
+:func:`unique_relations` keeps only relations that hold for the target and for no other
+object of its class.
+"""
+from dataclasses import dataclass, field
+from typing import FrozenSet, List, Sequence
+
+from .objects import SceneObject
+
+
+@dataclass(frozen=True)
+class RelationRules:
+    """Thresholds of the relation judgements (fractions of object sizes).
+
+    Args:
+        ground_classes: Classes that stand on the ground (depth relations apply).
+        separation: Overlap tolerated for left/right/above/below, as a fraction of the
+            smaller object's extent along that axis.
+        line_of_sight: Minimum horizontal overlap, as a fraction of the narrower object,
+            for two ground objects to be in front of / behind each other.
+        depth_margin: Minimum ground-contact difference for front/behind, as a fraction of
+            the taller object's height.
+        next_to_gap: Largest horizontal gap for "next to", as a fraction of mean width.
+        next_to_depth: Largest ground-contact difference for "next to", as a fraction of mean
+            height.
+    """
+    ground_classes: FrozenSet[int] = field(default_factory=frozenset)
+    separation: float = 0.1
+    line_of_sight: float = 0.3
+    depth_margin: float = 0.15
+    next_to_gap: float = 0.6
+    next_to_depth: float = 0.15
+
+
+def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+    return max(0.0, min(a1, b1) - max(a0, b0))
+
+
+def relations_between(target: SceneObject, anchor: SceneObject,
+                      rules: RelationRules) -> List[str]:
+    """All relations ``target <relation> anchor`` that hold, in a fixed order.
+
+    Names: ``left``, ``right``, ``above``, ``below``, ``front``, ``behind``, ``next_to``.
+    """
+    t0, ty0, t1, ty1 = target.bbox
+    a0, ay0, a1, ay1 = anchor.bbox
+    found = []
+    tol_x = rules.separation * min(target.width, anchor.width)
+    if t1 <= a0 + tol_x:
+        found.append('left')
+    if t0 >= a1 - tol_x:
+        found.append('right')
+    both_grounded = (target.class_id in rules.ground_classes and
+                     anchor.class_id in rules.ground_classes)
+    if both_grounded:
+        sight = _overlap(t0, t1, a0, a1) / max(1, min(target.width, anchor.width))
+        margin = rules.depth_margin * max(target.height, anchor.height)
+        if sight >= rules.line_of_sight:
+            if target.ground_y >= anchor.ground_y + margin:
+                found.append('front')
+            elif target.ground_y <= anchor.ground_y - margin:
+                found.append('behind')
+        gap = max(a0 - t1, t0 - a1)
+        mean_w = (target.width + anchor.width) / 2
+        mean_h = (target.height + anchor.height) / 2
+        if (0 <= gap <= rules.next_to_gap * mean_w and
+                abs(target.ground_y - anchor.ground_y) <= rules.next_to_depth * mean_h):
+            found.append('next_to')
+    else:
+        tol_y = rules.separation * min(target.height, anchor.height)
+        if ty1 <= ay0 + tol_y:
+            found.append('above')
+        if ty0 >= ay1 - tol_y:
+            found.append('below')
+    return found
+
+
+def unique_relations(target: SceneObject, anchor: SceneObject,
+                     objects: Sequence[SceneObject], rules: RelationRules) -> List[str]:
+    """Relations of ``target`` to ``anchor`` that no other object of the target's class has.
+
+    Args:
+        target: The object the instruction asks for.
+        anchor: The reference object (shown to the model by its mask and box).
+        objects: Every object of the image.
+        rules: Thresholds.
+
+    Returns:
+        The relations, in the order of :func:`relations_between`; empty when every relation
+        of the pair would also describe another object of the target's class.
+    """
+    rivals = [o for o in objects if o.class_id == target.class_id
+              and o.index not in (target.index, anchor.index)]
+    result = []
+    for relation in relations_between(target, anchor, rules):
+        if not any(relation in relations_between(o, anchor, rules) for o in rivals):
+            result.append(relation)
+    return result

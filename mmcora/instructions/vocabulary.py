@@ -1,0 +1,110 @@
+"""Built-in language for instructions: templates, answers, class descriptions, query banks.
+
+Everything here is our own wording. Descriptions are written to tell similar classes apart
+(car / truck / bus, person / rider, inflammatory / neoplastic nuclei), because attribute
+instructions name a class only through its description.
+"""
+from typing import Dict, List, Tuple
+
+# The text that stands for the anchor object in a conditional instruction. The model replaces
+# it with the anchor's mask and box encodings (one placeholder token each).
+ANCHOR_PLACEHOLDER = '<anchor>'
+SEG_TOKEN = '[SEG]'
+
+SEMANTIC_TEMPLATES: Tuple[str, ...] = (
+    'Can you segment the {name} in this image?',
+    'Please segment the {name} in this picture.',
+    'Segment the {name}.',
+    'Where is the {name} in this image? Please answer with a segmentation mask.',
+    'Show me the {name} as a segmentation mask.',
+    'Mark all pixels of the {name} in this image.',
+)
+ATTRIBUTE_TEMPLATES: Tuple[str, ...] = (
+    'Can you segment {description}?',
+    'Please segment {description} in this image.',
+    'Show me {description} as a segmentation mask.',
+    'Highlight {description} with a mask.',
+    'Find all regions showing {description}.',
+)
+CONDITIONAL_TEMPLATES: Tuple[str, ...] = (
+    'Can you segment the {target} that is {relation} the {anchor} ' + ANCHOR_PLACEHOLDER + '?',
+    'Please segment the {target} {relation} the {anchor} ' + ANCHOR_PLACEHOLDER + '.',
+    'Which {target} is {relation} the {anchor} ' + ANCHOR_PLACEHOLDER +
+    '? Please output its segmentation mask.',
+    'Segment the {target} located {relation} the marked {anchor} ' + ANCHOR_PLACEHOLDER + '.',
+)
+ANSWERS: Tuple[str, ...] = (
+    'It is [SEG].',
+    'Sure, [SEG].',
+    'Here is the mask: [SEG].',
+    'Sure, the segmentation is [SEG].',
+    '[SEG].',
+)
+
+# Relation name -> phrase used in text. Judged in the camera frame (see relations.py).
+RELATION_PHRASES: Dict[str, str] = {
+    'left': 'to the left of',
+    'right': 'to the right of',
+    'above': 'above',
+    'below': 'below',
+    'front': 'in front of',
+    'behind': 'behind',
+    'next_to': 'next to',
+}
+
+# class name -> (description for attribute instructions, a synonym for query rephrasings)
+CITYSCAPES_VOCABULARY: Dict[str, Tuple[str, str]] = {
+    'road': ('the paved surface that cars and bicycles drive on', 'street surface'),
+    'sidewalk': ('the raised paved walkway for pedestrians beside the road', 'pavement'),
+    'building': ('the houses and multi-storey structures with walls and windows', 'buildings'),
+    'wall': ('the free-standing walls that are not part of a building', 'stone wall'),
+    'fence': ('the fences or railings made of bars, wire or planks', 'railing'),
+    'pole': ('the thin vertical poles that carry signs or lights', 'post'),
+    'traffic light': ('the signal lights that tell traffic when to stop and go', 'signal light'),
+    'traffic sign': ('the plates with symbols or text that regulate traffic', 'road sign'),
+    'vegetation': ('the trees, bushes and hedges', 'greenery'),
+    'terrain': ('the grass and bare soil on the ground', 'grass'),
+    'sky': ('the open sky above the scene', 'sky area'),
+    'person': ('the pedestrians who walk or stand on their own feet', 'pedestrian'),
+    'rider': ('the people riding on a bicycle or motorcycle', 'cyclist'),
+    'car': ('the four-wheeled passenger vehicles for personal transport', 'automobile'),
+    'truck': ('the heavy vehicles with a cargo box for hauling goods', 'lorry'),
+    'bus': ('the long, tall vehicles with many windows that carry many passengers', 'coach'),
+    'train': ('the rail vehicles running on tracks', 'tram'),
+    'motorcycle': ('the motorised two-wheelers with an engine', 'motorbike'),
+    'bicycle': ('the pedal-powered two-wheelers', 'bike'),
+}
+PANNUKE_VOCABULARY: Dict[str, Tuple[str, str]] = {
+    'neoplastic': ('the large tumour cell nuclei with irregular outlines and coarse, dark '
+                   'chromatin', 'tumour nuclei'),
+    'inflammatory': ('the small, round, densely stained nuclei of immune cells',
+                     'immune cell nuclei'),
+    'connective': ('the elongated, spindle-shaped nuclei of the stromal connective tissue',
+                   'stromal nuclei'),
+    'dead': ('the shrunken or fragmented nuclei of dying cells', 'apoptotic nuclei'),
+    'epithelial': ('the regular, oval nuclei of the normal epithelial lining',
+                   'epithelial nuclei'),
+}
+VOCABULARIES: Dict[str, Dict[str, Tuple[str, str]]] = {
+    'cityscapes': CITYSCAPES_VOCABULARY,
+    'pannuke': PANNUKE_VOCABULARY,
+}
+
+# Query-bank rephrasings; {name}, {synonym} and {description} are filled per class.
+QUERY_BANK_TEMPLATES: Tuple[str, ...] = (
+    'Segment the {name} in this image.',
+    'Can you segment the {synonym}?',
+    'Please highlight {description}.',
+    'Point out {description} with a segmentation mask.',
+    'Mark every pixel that belongs to the {name}.',
+    'Show me the {synonym} in this picture as a mask.',
+    'Which regions show {description}? Respond with a mask.',
+    'Outline the {name} in this scene.',
+)
+
+
+def builtin_query_bank(vocabulary: Dict[str, Tuple[str, str]]) -> Dict[str, List[str]]:
+    """K = len(QUERY_BANK_TEMPLATES) equivalent queries per class of a vocabulary."""
+    return {name: [t.format(name=name, synonym=synonym, description=description)
+                   for t in QUERY_BANK_TEMPLATES]
+            for name, (description, synonym) in vocabulary.items()}
