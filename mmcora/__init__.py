@@ -7,7 +7,7 @@ work on torch >= 2.6 without unpickling untrusted files.
 """
 from .version import __version__, version_info
 from .engine import install_checkpoint_loaders
-from . import datasets  # noqa: F401,E402  registers datasets
+from . import datasets, evaluation, models, visualization  # noqa: F401,E402  registers
 
 install_checkpoint_loaders()
 

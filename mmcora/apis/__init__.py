@@ -1,0 +1,3 @@
+from .inferencer import ReasoningSegInferencer
+
+__all__ = ['ReasoningSegInferencer']

@@ -1,0 +1,83 @@
+"""``ReasoningSegDataset``: images of a split with their instruction set (N queries each)."""
+import os.path as osp
+from dataclasses import asdict
+from typing import List, Optional, Sequence
+
+from mmengine.dataset import BaseDataset
+from mmseg.registry import DATASETS
+
+from ..instructions import build_instruction_set, read_instruction_file
+from ..utils import main_process_first
+from .toy_city import ToyCitySpec, ensure_toy_city
+
+
+@DATASETS.register_module()
+class ReasoningSegDataset(BaseDataset):
+    """Labeled images with instructions from an instruction-set file (JSONL).
+
+    Each item is one image with all its queries of the selected types; the pipeline's
+    ``SampleQueries`` draws N of them per training step.
+
+    Args:
+        ann_file: Instruction file, relative to ``data_root`` (see
+            :mod:`mmcora.instructions.records`).
+        data_root: Data set root.
+        data_prefix: ``img_path`` and ``seg_map_path`` directories under ``data_root``.
+        img_suffix: Appended to an instruction record's ``image`` name.
+        seg_map_suffix: Appended to find the label map.
+        query_types: Keep only these instruction types (None keeps all).
+        build_instructions: If the instruction file is missing, build it offline with
+            :func:`~mmcora.instructions.build_instruction_set` and these arguments
+            (``dataset``, ``split``, ``ann_file`` of the split list, ``seed``, ...).
+        toy_city: Generate the toy city at ``data_root`` first (ToyCitySpec arguments).
+        **kwargs: ``BaseDataset`` arguments (``pipeline``, ``test_mode``, ...).
+    """
+
+    def __init__(self, ann_file: str, data_root: str,
+                 data_prefix: dict = dict(img_path='leftImg8bit/train',
+                                          seg_map_path='gtFine/train'),
+                 img_suffix: str = '_leftImg8bit.png',
+                 seg_map_suffix: str = '_gtFine_labelTrainIds.png',
+                 query_types: Optional[Sequence[str]] = None,
+                 build_instructions: Optional[dict] = None, toy_city: Optional[dict] = None,
+                 **kwargs) -> None:
+        self.img_suffix, self.seg_map_suffix = img_suffix, seg_map_suffix
+        self.query_types = tuple(query_types) if query_types else None
+        if toy_city is not None:
+            main_process_first(ensure_toy_city, data_root, ToyCitySpec(**toy_city))
+        path = osp.join(data_root, ann_file)
+        if build_instructions is not None and not osp.isfile(path):
+            main_process_first(self._build, data_root, path, build_instructions)
+        super().__init__(ann_file=ann_file, data_root=data_root, data_prefix=data_prefix,
+                         **kwargs)
+
+    @staticmethod
+    def _build(data_root: str, path: str, arguments: dict) -> None:
+        if not osp.isfile(path):  # another rank may have built it meanwhile
+            build_instruction_set(data_root, out=path, **arguments)
+
+    def load_data_list(self) -> List[dict]:
+        """Read the instruction file; fail before training on any missing image or label map.
+
+        Raises:
+            FileNotFoundError: Naming the first missing file and how many are missing.
+        """
+        header, records = read_instruction_file(self.ann_file)
+        self._metainfo.update(classes=tuple(header['classes']), dataset=header['dataset'])
+        data_list, missing = [], []
+        for record in records:
+            queries = [asdict(q) for q in record.queries
+                       if self.query_types is None or q.type in self.query_types]
+            if not queries:
+                continue
+            img = osp.join(self.data_prefix['img_path'], record.image + self.img_suffix)
+            seg = osp.join(self.data_prefix['seg_map_path'], record.image + self.seg_map_suffix)
+            missing += [p for p in (img, seg) if not osp.isfile(p)]
+            data_list.append(dict(img_path=img, seg_map_path=seg, queries=queries,
+                                  height=record.height, width=record.width))
+        if missing:
+            raise FileNotFoundError(f'{len(missing)} files named by {self.ann_file} are '
+                                    f'missing, first: {missing[0]}')
+        if not data_list:
+            raise ValueError(f'{self.ann_file} has no queries of types {self.query_types}')
+        return data_list

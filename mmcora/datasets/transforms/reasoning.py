@@ -1,0 +1,202 @@
+"""Pipeline transforms for reasoning segmentation (N queries per image).
+
+A typical pipeline::
+
+    LoadImageFromFile -> SampleQueries -> LoadReasoningAnnotations -> SAMResize
+    -> CLIPInputs -> PackReasoningInputs
+
+Images stay uint8 here; normalisation and padding happen on the device in
+``ReasoningDataPreProcessor``.
+"""
+from typing import List, Optional, Sequence
+
+import cv2
+import mmcv
+import numpy as np
+import torch
+from mmcv.transforms import BaseTransform
+from mmseg.registry import TRANSFORMS
+
+from ...instructions.objects import decode_rle
+from ...structures import ReasoningDataSample
+
+OPENAI_CLIP_MEAN_255 = (122.77, 116.75, 104.09)  # pad colour of square CLIP inputs (RGB)
+
+
+@TRANSFORMS.register_module()
+class SampleQueries(BaseTransform):
+    """Keep ``num_queries`` random queries of the image (all of them if it has fewer).
+
+    Args:
+        num_queries: Queries per image and step (LISA uses 3 per image).
+        types: Draw only among these instruction types (None: all).
+    """
+
+    def __init__(self, num_queries: int = 3, types: Optional[Sequence[str]] = None) -> None:
+        self.num_queries = num_queries
+        self.types = tuple(types) if types else None
+
+    def transform(self, results: dict) -> dict:
+        queries = [q for q in results['queries'] if self.types is None or q['type'] in self.types]
+        if len(queries) > self.num_queries:
+            keep = np.random.choice(len(queries), self.num_queries, replace=False)
+            queries = [queries[i] for i in sorted(keep)]
+        results['queries'] = queries
+        return results
+
+
+@TRANSFORMS.register_module()
+class LoadReasoningAnnotations(BaseTransform):
+    """Per-query target masks from the label map, plus anchor masks and boxes.
+
+    Semantic and attribute queries target every pixel of their class; conditional queries
+    target their object's run-length mask. Void pixels (``ignore_index`` in the label map)
+    are ignore in every target.
+
+    Adds ``gt_masks`` (N, H, W) uint8 in {0, 1, ignore} and ``anchor_masks`` (list of N
+    bool masks or None).
+
+    Raises:
+        ValueError: A label map or a query mask whose size differs from the image, naming the
+            image (and the query).
+    """
+
+    def __init__(self, ignore_index: int = 255) -> None:
+        self.ignore_index = ignore_index
+
+    def transform(self, results: dict) -> dict:
+        img_path = results['img_path']
+        label = mmcv.imread(results['seg_map_path'], flag='unchanged', backend='cv2')
+        if label is None:
+            raise FileNotFoundError(f'label map missing or unreadable: {results["seg_map_path"]}')
+        shape = results['img'].shape[:2]
+        if label.shape[:2] != shape:
+            raise ValueError(f'{img_path}: label map {results["seg_map_path"]} is '
+                             f'{label.shape[:2]}, the image is {shape}')
+        void = label == self.ignore_index
+        masks, anchors = [], []
+        for i, query in enumerate(results['queries']):
+            where = f'{img_path} query {i} ({query["text"][:40]!r})'
+            if query.get('target') is None:
+                target = label == query['class_id']
+            else:
+                target = self._decode(query['target']['rle'], shape, where)
+            mask = target.astype(np.uint8)
+            mask[void & ~target] = self.ignore_index
+            masks.append(mask)
+            anchor = query.get('anchor')
+            anchors.append(None if anchor is None else self._decode(anchor['rle'], shape, where))
+        results['gt_masks'] = (np.stack(masks) if masks else
+                               np.zeros((0, *shape), np.uint8))
+        results['anchor_masks'] = anchors
+        return results
+
+    @staticmethod
+    def _decode(rle: dict, shape, where: str) -> np.ndarray:
+        if tuple(rle['size']) != tuple(shape):
+            raise ValueError(f'{where}: mask size {tuple(rle["size"])} differs from the image '
+                             f'{tuple(shape)}')
+        return decode_rle(rle, where)
+
+
+@TRANSFORMS.register_module()
+class SAMResize(BaseTransform):
+    """Resize so the longest side is ``size`` (SAM's input; padding comes later).
+
+    Adds ``sam_img`` (h', w', 3) uint8 and ``sam_shape`` (h', w').
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+
+    def transform(self, results: dict) -> dict:
+        img = results['img']
+        h, w = img.shape[:2]
+        scale = self.size / max(h, w)
+        new_h, new_w = int(h * scale + 0.5), int(w * scale + 0.5)  # SAM's rounding
+        results['sam_img'] = cv2.resize(img, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+        results['sam_shape'] = (new_h, new_w)
+        return results
+
+
+def square_resize(img: np.ndarray, size: int, pad: Sequence[float]) -> np.ndarray:
+    """Pad to a centred square with ``pad`` colour, then resize to ``size``."""
+    h, w = img.shape[:2]
+    side = max(h, w)
+    canvas = np.empty((side, side, img.shape[2]), img.dtype)
+    canvas[...] = np.asarray(pad, dtype=img.dtype)
+    top, left = (side - h) // 2, (side - w) // 2
+    canvas[top:top + h, left:left + w] = img
+    return cv2.resize(canvas, (size, size), interpolation=cv2.INTER_CUBIC)
+
+
+@TRANSFORMS.register_module()
+class CLIPInputs(BaseTransform):
+    """CLIP inputs: the whole image and each anchor's masked crop, squared and resized.
+
+    The image is padded to a square (LLaVA-1.5's ``pad`` aspect mode) rather than centre
+    cropped, so objects at the left and right borders stay visible to the language model,
+    which must judge left/right relations. Anchor crops follow SegLLM: the image masked by
+    the anchor, cropped to the anchor's box, squared and resized.
+
+    Adds ``clip_img`` (S, S, 3), ``anchor_crops`` (A, S, S, 3), ``anchor_index`` (A,) and
+    ``anchor_boxes`` (A, 4) normalised to [0, 1].
+    """
+
+    def __init__(self, size: int = 336, pad: Sequence[float] = OPENAI_CLIP_MEAN_255) -> None:
+        self.size = size
+        self.pad_bgr = tuple(pad[::-1])  # images are BGR until the data preprocessor
+
+    def transform(self, results: dict) -> dict:
+        img = results['img']
+        h, w = img.shape[:2]
+        results['clip_img'] = square_resize(img, self.size, self.pad_bgr)
+        crops, index, boxes = [], [], []
+        for i, mask in enumerate(results.get('anchor_masks') or []):
+            if mask is None or not mask.any():
+                continue
+            ys, xs = np.nonzero(mask)
+            x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+            crop = np.where(mask[y0:y1, x0:x1, None], img[y0:y1, x0:x1], 0).astype(img.dtype)
+            crops.append(square_resize(crop, self.size, (0, 0, 0)))
+            index.append(i)
+            boxes.append([x0 / w, y0 / h, x1 / w, y1 / h])
+        results['anchor_crops'] = (np.stack(crops) if crops else
+                                   np.zeros((0, self.size, self.size, 3), np.uint8))
+        results['anchor_index'] = np.asarray(index, dtype=np.int64)
+        results['anchor_boxes'] = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+        return results
+
+
+@TRANSFORMS.register_module()
+class PackReasoningInputs(BaseTransform):
+    """Pack into ``inputs`` (dict of uint8 CHW tensors) and a ``ReasoningDataSample``."""
+
+    META_KEYS = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'sam_shape')
+    QUERY_KEYS = ('text', 'answer', 'type', 'class_id', 'class_name', 'relation', 'source')
+
+    def transform(self, results: dict) -> dict:
+        def chw(array: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+
+        sample = ReasoningDataSample()
+        meta = {k: results[k] for k in self.META_KEYS if k in results}
+        meta['queries'] = [{k: q.get(k) for k in self.QUERY_KEYS} for q in results['queries']]
+        sample.set_metainfo(meta)
+        if 'gt_masks' in results:
+            sample.gt_masks = torch.from_numpy(results['gt_masks'])
+        crops = results.get('anchor_crops')
+        if crops is not None:
+            sample.anchor_crops = torch.from_numpy(
+                np.ascontiguousarray(crops.transpose(0, 3, 1, 2)))
+            sample.anchor_index = torch.from_numpy(results['anchor_index'])
+            sample.anchor_boxes = torch.from_numpy(results['anchor_boxes'])
+        return dict(inputs=dict(sam=chw(results['sam_img']), clip=chw(results['clip_img'])),
+                    data_samples=sample)
+
+
+def queries_of(texts: List[str], answers: Optional[List[str]] = None) -> List[dict]:
+    """Query dicts for an image without an instruction file (inference)."""
+    return [dict(text=t, answer=(answers[i] if answers else '[SEG].'), type='free',
+                 class_id=-1, class_name='', relation=None, source='user', target=None,
+                 anchor=None) for i, t in enumerate(texts)]

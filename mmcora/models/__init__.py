@@ -1,0 +1,7 @@
+from .data_preprocessor import ReasoningDataPreProcessor
+from .losses import *  # noqa: F401,F403
+from .mllm import *  # noqa: F401,F403
+from .sam import *  # noqa: F401,F403
+from .segmentors import *  # noqa: F401,F403
+
+__all__ = ['ReasoningDataPreProcessor']

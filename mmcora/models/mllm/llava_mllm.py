@@ -1,0 +1,347 @@
+"""LLaVA wrapper: [SEG] and anchor placeholder tokens, LoRA, shared-image-prefix forward.
+
+The prompt of every query on an image starts with the same prefix (system prompt, ``USER:``,
+the image tokens). Image features are computed once per image and placed into that prefix;
+queries then differ only in their suffix (instruction with anchor placeholders, ``ASSISTANT:``,
+answer). Training runs full sequences (gradient checkpointing friendly); inference computes
+the prefix's key/value cache once per image and runs every query's suffix against it.
+
+The ``[SEG]`` embedding is the last layer's hidden state (after the final norm) at the
+position *before* ``[SEG]``: the state that predicts ``[SEG]`` (LISA's convention), which is
+also what free generation has when it emits the token.
+"""
+import os.path as osp
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmseg.registry import MODELS
+
+from ...instructions.vocabulary import ANCHOR_PLACEHOLDER
+from .tiny_llava import SYSTEM_PROMPT, ensure_tiny_llava
+
+IGNORE = -100
+SEG_TOKEN, ANCHOR_MASK_TOKEN, ANCHOR_BOX_TOKEN = '[SEG]', '[ANCHOR_MASK]', '[ANCHOR_BOX]'
+
+
+@dataclass
+class QueryTokens:
+    """Tokenized query suffixes, right-padded.
+
+    Attributes:
+        ids: (Q, L) token ids, padded with the pad id.
+        labels: (Q, L) answer-token targets, IGNORE elsewhere (None without answers).
+        mask: (Q, L) 1 for real tokens.
+    """
+    ids: torch.Tensor
+    labels: Optional[torch.Tensor]
+    mask: torch.Tensor
+
+
+@MODELS.register_module()
+class LlavaMLLM(nn.Module):
+    """A Hugging Face ``LlavaForConditionalGeneration`` prepared for reasoning segmentation.
+
+    Args:
+        pretrained: Directory in Hugging Face format (``save_pretrained`` layout), e.g.
+            LLaVA-1.5-7B converted to HF (``llava-hf/llava-1.5-7b-hf``).
+        tiny: If given, first write a tiny random-weight LLaVA with these
+            :data:`~mmcora.models.mllm.tiny_llava.DEFAULT_SPEC` overrides at ``pretrained``
+            (tests and the demo; nothing is downloaded).
+        lora: LoRA on the language model's projections (``r``, ``alpha``, ``dropout``,
+            ``target_modules``); None trains no LoRA.
+        train_token_embeddings: Train the full ``embed_tokens`` and ``lm_head`` (LISA), so
+            the new tokens' rows learn.
+        dtype: Weights' dtype (``'bfloat16'`` for 7B on GPUs).
+        gradient_checkpointing: Recompute language-model activations in backward.
+        max_length: Longest prompt (prefix + query + answer) in tokens.
+        system_prompt: Text before ``USER:``.
+    """
+
+    def __init__(self, pretrained: str, tiny: Optional[dict] = None,
+                 lora: Optional[dict] = None, train_token_embeddings: bool = True,
+                 dtype: str = 'float32', gradient_checkpointing: bool = False,
+                 max_length: int = 512, system_prompt: str = SYSTEM_PROMPT) -> None:
+        super().__init__()
+        from transformers import AutoTokenizer, CLIPImageProcessor, LlavaForConditionalGeneration
+        if tiny is not None:
+            ensure_tiny_llava(pretrained, **tiny)
+        if not osp.isdir(pretrained):
+            raise FileNotFoundError(f'LLaVA directory not found: {pretrained} (a Hugging Face '
+                                    'save_pretrained directory, e.g. llava-1.5-7b-hf)')
+        self.tokenizer = AutoTokenizer.from_pretrained(pretrained)
+        self.model = LlavaForConditionalGeneration.from_pretrained(
+            pretrained, dtype=getattr(torch, dtype))
+        processor = CLIPImageProcessor.from_pretrained(pretrained)
+        self.image_mean, self.image_std = list(processor.image_mean), list(processor.image_std)
+        self.max_length = max_length
+        self._add_tokens()
+        self._freeze_and_adapt(lora, train_token_embeddings)
+        if gradient_checkpointing:
+            self.language_model.gradient_checkpointing_enable()
+        self.prefix_text = f'{system_prompt} USER: <image>\n'
+
+    # ------------------------------------------------------------------ set-up
+    def _add_tokens(self) -> None:
+        self.tokenizer.add_tokens([SEG_TOKEN, ANCHOR_MASK_TOKEN, ANCHOR_BOX_TOKEN],
+                                  special_tokens=True)
+        ids = []
+        for token in (SEG_TOKEN, ANCHOR_MASK_TOKEN, ANCHOR_BOX_TOKEN):
+            encoded = self.tokenizer(token, add_special_tokens=False).input_ids
+            assert len(encoded) == 1, f'{token} must encode to one id, got {encoded}'
+            ids.append(encoded[0])
+        self.seg_token_id, self.anchor_mask_token_id, self.anchor_box_token_id = ids
+        if len(self.tokenizer) > self.model.get_input_embeddings().num_embeddings:
+            self.model.resize_token_embeddings(len(self.tokenizer))
+        self.image_token_id = self.model.config.image_token_id
+        if self.tokenizer.pad_token_id is None:  # LLaMA tokenizers may lack one
+            self.tokenizer.pad_token = self.tokenizer.unk_token
+
+    def _freeze_and_adapt(self, lora: Optional[dict], train_token_embeddings: bool) -> None:
+        self.model.requires_grad_(False)
+        if lora is not None:
+            from peft import LoraConfig, inject_adapter_in_model
+            targets = '|'.join(lora.get('target_modules', ('q_proj', 'v_proj')))
+            config = LoraConfig(r=lora.get('r', 8), lora_alpha=lora.get('alpha', 16),
+                                lora_dropout=lora.get('dropout', 0.05), bias='none',
+                                # only the language model: CLIP also has q_proj/v_proj
+                                target_modules=rf'.*language_model.*\.({targets})')
+            inject_adapter_in_model(config, self.model)
+        if train_token_embeddings:
+            self.model.get_input_embeddings().requires_grad_(True)
+            self.model.get_output_embeddings().requires_grad_(True)
+
+    @property
+    def language_model(self) -> nn.Module:
+        return self.model.model.language_model
+
+    @property
+    def hidden_size(self) -> int:
+        return self.model.config.text_config.hidden_size
+
+    @property
+    def vision_hidden_size(self) -> int:
+        return self.model.config.vision_config.hidden_size
+
+    @property
+    def image_size(self) -> int:
+        return self.model.config.vision_config.image_size
+
+    @property
+    def num_image_tokens(self) -> int:
+        return (self.image_size // self.model.config.vision_config.patch_size)**2
+
+    def train(self, mode: bool = True) -> 'LlavaMLLM':
+        super().train(mode)
+        self.model.model.vision_tower.eval()  # frozen: no dropout, fixed statistics
+        return self
+
+    # ------------------------------------------------------------------ encoders
+    @torch.no_grad()
+    def image_features(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) CLIP-normalised images -> (B, T, D) projected image tokens."""
+        self._check_image_size(pixels)
+        features = self.model.model.get_image_features(pixel_values=pixels.to(self.dtype))
+        return torch.stack(list(features.pooler_output))
+
+    @torch.no_grad()
+    def clip_cls(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(M, 3, S, S) CLIP-normalised crops -> (M, C) CLS features (post-layernorm)."""
+        self._check_image_size(pixels)
+        return self.model.model.vision_tower(pixel_values=pixels.to(self.dtype)).pooler_output
+
+    def _check_image_size(self, pixels: torch.Tensor) -> None:
+        if pixels.shape[-2:] != (self.image_size, self.image_size):
+            raise ValueError(f'CLIP inputs must be {self.image_size}x{self.image_size} for this '
+                             f'LLaVA, got {tuple(pixels.shape[-2:])}: set the pipeline\'s '
+                             'clip_size to the vision tower\'s image size')
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.model.get_input_embeddings().weight.dtype
+
+    # ------------------------------------------------------------------ tokens
+    def prefix_ids(self, device: torch.device) -> torch.Tensor:
+        """(Lp,) ids of the shared prefix with the image placeholder expanded."""
+        ids = self.tokenizer(self.prefix_text).input_ids
+        at = ids.index(self.image_token_id)
+        ids = ids[:at] + [self.image_token_id] * self.num_image_tokens + ids[at + 1:]
+        return torch.tensor(ids, dtype=torch.long, device=device)
+
+    def tokenize(self, texts: Sequence[str], answers: Optional[Sequence[str]],
+                 device: torch.device, names: Optional[Sequence[str]] = None) -> QueryTokens:
+        """Tokenize query suffixes ``<text> ASSISTANT: <answer></s>``.
+
+        Args:
+            texts: Instructions; ``<anchor>`` becomes the two anchor placeholder tokens.
+            answers: Answers to teacher-force (with labels), or None to generate.
+            device: Device of the returned tensors.
+            names: Per query, a name for error messages (e.g. image path and index).
+
+        Raises:
+            ValueError: A prompt longer than ``max_length``, naming the query.
+        """
+        prefix_len = len(self.tokenizer(self.prefix_text).input_ids) + self.num_image_tokens - 1
+        rows, label_rows = [], []
+        for i, text in enumerate(texts):
+            text = text.replace(ANCHOR_PLACEHOLDER, ANCHOR_MASK_TOKEN + ANCHOR_BOX_TOKEN)
+            ids = self.tokenizer(text + ' ASSISTANT:', add_special_tokens=False).input_ids
+            labels = [IGNORE] * len(ids)
+            if answers is not None:
+                answer = self.tokenizer(' ' + answers[i], add_special_tokens=False).input_ids
+                answer.append(self.tokenizer.eos_token_id)
+                ids, labels = ids + answer, labels + answer
+            if prefix_len + len(ids) > self.max_length:
+                name = names[i] if names else f'query {i}'
+                raise ValueError(f'{name}: the prompt has {prefix_len + len(ids)} tokens, over '
+                                 f'the model\'s max_length {self.max_length} ({text[:60]!r}...)')
+            rows.append(ids)
+            label_rows.append(labels)
+        width = max(len(r) for r in rows)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, (row, label) in enumerate(zip(rows, label_rows)):
+            ids[i, :len(row)] = torch.tensor(row)
+            labels[i, :len(row)] = torch.tensor(label)
+            mask[i, :len(row)] = 1
+        return QueryTokens(ids.to(device), labels.to(device) if answers is not None else None,
+                           mask.to(device))
+
+    def suffix_embeds(self, tokens: QueryTokens,
+                      anchor_embeds: Optional[torch.Tensor]) -> torch.Tensor:
+        """Embed suffix ids and add the anchor encodings (Q, 2, D) at their placeholders."""
+        embeds = self.model.get_input_embeddings()(tokens.ids)
+        if anchor_embeds is not None:
+            for slot, token_id in enumerate((self.anchor_mask_token_id, self.anchor_box_token_id)):
+                at = (tokens.ids == token_id).to(embeds.dtype).unsqueeze(-1)
+                embeds = embeds + at * anchor_embeds[:, slot:slot + 1].to(embeds.dtype)
+        return embeds
+
+    def prefix_embeds(self, image_features: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) image features -> (B, Lp, D) prefix embeddings."""
+        ids = self.prefix_ids(image_features.device)
+        embeds = self.model.get_input_embeddings()(ids).unsqueeze(0).repeat(
+            image_features.shape[0], 1, 1)
+        at = (ids == self.image_token_id).nonzero().squeeze(1)
+        embeds[:, at] = image_features.to(embeds.dtype)
+        return embeds
+
+    # ------------------------------------------------------------------ forward
+    def forward_full(self, image_features: torch.Tensor, image_index: torch.Tensor,
+                     tokens: QueryTokens, anchor_embeds: Optional[torch.Tensor] = None
+                     ) -> Tuple[Optional[torch.Tensor], torch.Tensor, torch.Tensor]:
+        """Run every query as one full sequence (training).
+
+        Args:
+            image_features: (B, T, D) from :meth:`image_features`, once per image.
+            image_index: (Q,) image of each query.
+            tokens: Suffixes with answers (teacher forcing).
+            anchor_embeds: (Q, 2, D) anchor mask/box encodings, or None.
+
+        Returns:
+            Answer-token cross-entropy (None without labels), ``[SEG]`` states (Q, D) and
+            whether each query has a ``[SEG]`` (Q,).
+        """
+        prefix = self.prefix_embeds(image_features)[image_index]
+        embeds = torch.cat([prefix, self.suffix_embeds(tokens, anchor_embeds)], dim=1)
+        mask = torch.cat([tokens.mask.new_ones(prefix.shape[:2]), tokens.mask], dim=1)
+        hidden = self.language_model(inputs_embeds=embeds, attention_mask=mask,
+                                     use_cache=False).last_hidden_state[:, prefix.shape[1]:]
+        return (self.answer_loss(hidden, tokens.labels), *self.seg_states(hidden, tokens.ids))
+
+    def forward_cached(self, image_features: torch.Tensor, image_index: torch.Tensor,
+                       tokens: QueryTokens, anchor_embeds: Optional[torch.Tensor] = None):
+        """Like :meth:`forward_full`, with the image prefix computed once per image.
+
+        Returns:
+            The three values of :meth:`forward_full`, plus the suffix hidden states (Q, L, D)
+            and the key/value cache after the suffixes (for generation).
+        """
+        from transformers import DynamicCache
+        prefix = self.prefix_embeds(image_features)
+        cache = self.language_model(inputs_embeds=prefix, use_cache=True).past_key_values
+        # Each query continues from its own image's prefix: select rows, never recompute.
+        cache = DynamicCache(ddp_cache_data=[(layer.keys[image_index], layer.values[image_index])
+                                             for layer in cache.layers])
+        prefix_len = prefix.shape[1]
+        mask = torch.cat([tokens.mask.new_ones((len(image_index), prefix_len)), tokens.mask], 1)
+        positions = prefix_len + torch.arange(tokens.ids.shape[1], device=tokens.ids.device)
+        out = self.language_model(inputs_embeds=self.suffix_embeds(tokens, anchor_embeds),
+                                  attention_mask=mask, past_key_values=cache, use_cache=True,
+                                  position_ids=positions.expand(len(image_index), -1))
+        hidden = out.last_hidden_state
+        return (self.answer_loss(hidden, tokens.labels), *self.seg_states(hidden, tokens.ids),
+                hidden, out.past_key_values, mask)
+
+    def answer_loss(self, hidden: torch.Tensor,
+                    labels: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+        """Mean cross-entropy over answer tokens; logits only where a label is."""
+        if labels is None:
+            return None
+        targets = labels[:, 1:]
+        selected = targets != IGNORE
+        logits = self.model.get_output_embeddings()(hidden[:, :-1][selected])
+        return F.cross_entropy(logits.float(), targets[selected])
+
+    def seg_states(self, hidden: torch.Tensor,
+                   ids: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Hidden state that predicts each query's first ``[SEG]`` -> (Q, D), found (Q,)."""
+        is_seg = ids == self.seg_token_id
+        found = is_seg.any(dim=1)
+        first = is_seg.float().argmax(dim=1)
+        if bool((first[found] < 1).any()):
+            raise ValueError('[SEG] cannot be the first suffix token')
+        rows = torch.arange(len(ids), device=ids.device)
+        states = hidden[rows, (first - 1).clamp(min=0)]
+        return states * found.unsqueeze(1).to(states.dtype), found
+
+    @torch.no_grad()
+    def generate(self, image_features: torch.Tensor, image_index: torch.Tensor,
+                 tokens: QueryTokens, anchor_embeds: Optional[torch.Tensor] = None,
+                 max_new_tokens: int = 16) -> Tuple[List[str], torch.Tensor, torch.Tensor]:
+        """Greedy decoding with the key/value cache, all queries at once.
+
+        Returns:
+            The generated answers, the hidden state that emitted each query's first ``[SEG]``
+            (Q, D) and whether one was emitted (Q,).
+        """
+        *_, hidden, cache, mask = self.forward_cached(image_features, image_index, tokens,
+                                                      anchor_embeds)
+        num = len(image_index)
+        lengths = tokens.mask.sum(1)
+        rows = torch.arange(num, device=hidden.device)
+        state = hidden[rows, lengths - 1]
+        seg = hidden.new_zeros((num, hidden.shape[-1]))
+        found = torch.zeros(num, dtype=torch.bool, device=hidden.device)
+        done = torch.zeros_like(found)
+        generated = []
+        position = mask.sum(1)  # next position of each row (prefix + its own suffix)
+        for _ in range(max_new_tokens):
+            next_ids = self.model.get_output_embeddings()(state).argmax(-1)
+            next_ids = torch.where(done, torch.full_like(next_ids, self.tokenizer.pad_token_id),
+                                   next_ids)
+            emits_seg = (next_ids == self.seg_token_id) & ~found & ~done
+            seg[emits_seg] = state[emits_seg]
+            found |= emits_seg
+            generated.append(next_ids)
+            done |= next_ids == self.tokenizer.eos_token_id
+            if bool(done.all()):
+                break
+            mask = torch.cat([mask, (~done).long().unsqueeze(1)], dim=1)
+            out = self.language_model(
+                inputs_embeds=self.model.get_input_embeddings()(next_ids).unsqueeze(1),
+                attention_mask=mask, past_key_values=cache, use_cache=True,
+                position_ids=position.unsqueeze(1))
+            cache, state = out.past_key_values, out.last_hidden_state[:, -1]
+            position = position + 1
+        texts = self.tokenizer.batch_decode(torch.stack(generated, 1), skip_special_tokens=False)
+        return [self._clean(t) for t in texts], seg, found
+
+    def _clean(self, text: str) -> str:
+        for token in (self.tokenizer.eos_token, self.tokenizer.pad_token):
+            text = text.replace(token, '')
+        return text.strip()

@@ -1,0 +1,3 @@
+from .cora import CORASegmentor
+
+__all__ = ['CORASegmentor']

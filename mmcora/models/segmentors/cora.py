@@ -1,0 +1,187 @@
+"""CORA reasoning segmentor: LLaVA emits [SEG]; its projected state prompts SAM's decoder.
+
+Each image is encoded once per batch (SAM image embedding and CLIP image tokens), however
+many queries it carries; queries are batched through the language model and grouped by image
+in the mask decoder.
+"""
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from mmengine.model import BaseModel
+from mmseg.registry import MODELS
+from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig
+
+from ...structures import ReasoningDataSample
+from ..mllm import AnchorEncoder, SegTokenProjector
+
+SampleList = List[ReasoningDataSample]
+
+
+@MODELS.register_module()
+class CORASegmentor(BaseModel):
+    """Image + free-form instructions -> one binary mask per instruction.
+
+    Args:
+        mllm: Config of the language model wrapper (``LlavaMLLM``).
+        sam: Config of the SAM wrapper (``SAMWrapper``).
+        loss_mask_bce: Per-pixel BCE on mask logits (LISA weight 2.0).
+        loss_mask_dice: Dice on mask probabilities (LISA weight 0.5).
+        ce_loss_weight: Weight of the answer-token cross-entropy (CORA's α, 1.0).
+        use_anchor_encoder: Encode conditional instructions' anchors (mask and box) into
+            their placeholder tokens.
+        test_cfg: ``mode``: ``'teacher_forcing'`` (the prompt ends with ``answer``, LISA's
+            evaluation) or ``'generate'`` (greedy decoding with the KV cache, up to
+            ``max_new_tokens``).
+        data_preprocessor: ``ReasoningDataPreProcessor`` config.
+    """
+
+    def __init__(self, mllm: ConfigType, sam: ConfigType,
+                 loss_mask_bce: ConfigType = dict(type='MaskBCELoss', loss_weight=2.0),
+                 loss_mask_dice: ConfigType = dict(type='MaskDiceLoss', loss_weight=0.5),
+                 ce_loss_weight: float = 1.0, use_anchor_encoder: bool = True,
+                 test_cfg: OptConfigType = None, data_preprocessor: OptConfigType = None,
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.mllm = MODELS.build(mllm)
+        self.sam = MODELS.build(sam)
+        if getattr(self.data_preprocessor, 'sam_size', 0) is None:
+            self.data_preprocessor.sam_size = self.sam.img_size
+        self.projector = SegTokenProjector(self.mllm.hidden_size, self.sam.prompt_dim)
+        self.anchor_encoder = (AnchorEncoder(self.mllm.vision_hidden_size, self.mllm.hidden_size)
+                               if use_anchor_encoder else None)
+        self.loss_mask_bce = MODELS.build(loss_mask_bce)
+        self.loss_mask_dice = MODELS.build(loss_mask_dice)
+        self.ce_loss_weight = ce_loss_weight
+        self.test_cfg = dict(mode='teacher_forcing', answer='[SEG].', max_new_tokens=16)
+        self.test_cfg.update(test_cfg or {})
+        if self.test_cfg['mode'] not in ('teacher_forcing', 'generate'):
+            raise ValueError(f"test_cfg.mode must be 'teacher_forcing' or 'generate', got "
+                             f"{self.test_cfg['mode']!r}")
+
+    # ------------------------------------------------------------------ shared steps
+    def extract_feat(self, inputs: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Encode each image once: SAM embeddings (B, P, h, w), CLIP tokens (B, T, D)."""
+        return self.sam.encode_images(inputs['sam']), self.mllm.image_features(inputs['clip'])
+
+    def gather_queries(self, data_samples: SampleList, answer: Optional[str] = None):
+        """Flatten the samples' queries.
+
+        Returns:
+            texts, answers (the samples' own, or ``answer`` for all), image index (Q,) and a
+            name per query for error messages.
+        """
+        texts, answers, index, names = [], [], [], []
+        for b, sample in enumerate(data_samples):
+            for i, query in enumerate(sample.queries):
+                texts.append(query['text'])
+                answers.append(answer if answer is not None else query['answer'])
+                index.append(b)
+                names.append(f'{sample.metainfo.get("img_path", f"image {b}")} query {i}')
+        device = next(self.projector.parameters()).device
+        return texts, answers, torch.tensor(index, dtype=torch.long, device=device), names
+
+    def anchor_embeds(self, data_samples: SampleList, num_queries: int) -> Optional[torch.Tensor]:
+        """(Q, 2, D) anchor mask/box encodings (zeros for queries without anchor), or None."""
+        if self.anchor_encoder is None:
+            return None
+        crops, rows, boxes, offset = [], [], [], 0
+        for sample in data_samples:
+            if 'anchor_crops' in sample and len(sample.anchor_index):
+                crops.append(sample.anchor_crops)
+                rows.append(sample.anchor_index.to(crops[-1].device) + offset)
+                boxes.append(sample.anchor_boxes.to(crops[-1].device))
+            offset += sample.num_queries
+        if not crops:
+            return None
+        cls = self.mllm.clip_cls(torch.cat(crops)).float()
+        encoded = self.anchor_encoder(cls, torch.cat(boxes).float())
+        embeds = encoded.new_zeros((num_queries, 2, encoded.shape[-1]))
+        return embeds.index_put((torch.cat(rows), ), encoded)
+
+    def decode_masks(self, sam_embeddings: torch.Tensor, states: torch.Tensor,
+                     image_index: torch.Tensor, data_samples: SampleList) -> List[torch.Tensor]:
+        """[SEG] states (Q, D) -> per image, mask logits (N_i, H_i, W_i) at original size."""
+        prompts = self.projector(states.float())
+        low_res = self.sam.decode(sam_embeddings, prompts, image_index)
+        masks = []
+        for b, sample in enumerate(data_samples):
+            rows = (image_index == b).nonzero().squeeze(1)
+            masks.append(self.sam.postprocess(low_res[rows], tuple(sample.sam_shape),
+                                              tuple(sample.ori_shape)))
+        return masks
+
+    # ------------------------------------------------------------------ modes
+    def forward(self, inputs: Dict[str, torch.Tensor], data_samples: SampleList,
+                mode: str = 'tensor'):
+        """Dispatch to :meth:`loss`, :meth:`predict` or :meth:`_forward` (mmengine API)."""
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self._forward(inputs, data_samples)
+        raise ValueError(f'mode must be loss, predict or tensor, got {mode!r}')
+
+    def loss(self, inputs: Dict[str, torch.Tensor], data_samples: SampleList) -> dict:
+        """Answer CE + mask BCE + Dice, masks at original resolution, mean over masks."""
+        sam_embeddings, image_features = self.extract_feat(inputs)
+        texts, answers, index, names = self.gather_queries(data_samples)
+        if not texts:  # no query in the batch: zero losses that still reach the graph
+            zero = sum(p.sum() for p in self.parameters() if p.requires_grad) * 0.
+            return dict(loss_ce=zero, loss_mask_bce=zero, loss_mask_dice=zero)
+        tokens = self.mllm.tokenize(texts, answers, index.device, names)
+        ce, states, found = self.mllm.forward_full(
+            image_features, index, tokens, self.anchor_embeds(data_samples, len(texts)))
+        if not bool(found.all()):
+            missing = [names[i] for i in (~found).nonzero().squeeze(1).tolist()]
+            raise ValueError(f'answers without [SEG]: {missing[:3]}')
+        logits = self.decode_masks(sam_embeddings, states, index, data_samples)
+        losses = dict(loss_ce=ce * self.ce_loss_weight)
+        total = len(texts)
+        for loss_module in (self.loss_mask_bce, self.loss_mask_dice):
+            value = sum(loss_module(lg, s.gt_masks.to(lg.device)) * s.num_queries
+                        for lg, s in zip(logits, data_samples) if s.num_queries)
+            losses[loss_module.loss_name] = value / total
+        return losses
+
+    def predict(self, inputs: Dict[str, torch.Tensor],
+                data_samples: SampleList) -> SampleList:
+        """Fill each sample's ``pred_masks`` (N, H, W) bool and ``pred_texts``."""
+        return self.predict_with_features(*self.extract_feat(inputs), data_samples)
+
+    def predict_with_features(self, sam_embeddings: torch.Tensor, image_features: torch.Tensor,
+                              data_samples: SampleList) -> SampleList:
+        """:meth:`predict` on already encoded images (the inferencer reuses encodings)."""
+        teacher = self.test_cfg['mode'] == 'teacher_forcing'
+        texts, answers, index, names = self.gather_queries(
+            data_samples, self.test_cfg['answer'] if teacher else None)
+        if not texts:
+            return data_samples
+        anchors = self.anchor_embeds(data_samples, len(texts))
+        if teacher:
+            tokens = self.mllm.tokenize(texts, answers, index.device, names)
+            _, states, found, *_ = self.mllm.forward_cached(image_features, index, tokens,
+                                                            anchors)
+            replies = answers
+        else:
+            tokens = self.mllm.tokenize(texts, None, index.device, names)
+            replies, states, found = self.mllm.generate(
+                image_features, index, tokens, anchors, self.test_cfg['max_new_tokens'])
+        logits = self.decode_masks(sam_embeddings, states, index, data_samples)
+        for b, (sample, mask_logits) in enumerate(zip(data_samples, logits)):
+            rows = (index == b).nonzero().squeeze(1)
+            # no [SEG] in the reply: the model answered without a mask
+            sample.pred_masks = (mask_logits > 0) & found[rows].view(-1, 1, 1)
+            sample.set_field([replies[i] for i in rows.tolist()], 'pred_texts',
+                             field_type='metainfo')
+        return data_samples
+
+    def _forward(self, inputs: Dict[str, torch.Tensor],
+                 data_samples: SampleList) -> List[torch.Tensor]:
+        """Mask logits per image, teacher-forced with the samples' own answers."""
+        sam_embeddings, image_features = self.extract_feat(inputs)
+        texts, answers, index, names = self.gather_queries(data_samples)
+        tokens = self.mllm.tokenize(texts, answers, index.device, names)
+        _, states, _ = self.mllm.forward_full(image_features, index, tokens,
+                                              self.anchor_embeds(data_samples, len(texts)))
+        return self.decode_masks(sam_embeddings, states, index, data_samples)

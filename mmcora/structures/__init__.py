@@ -1,0 +1,3 @@
+from .reasoning_data_sample import ReasoningDataSample
+
+__all__ = ['ReasoningDataSample']

@@ -1,0 +1,84 @@
+"""ReasoningSegInferencer: masks, overlay, encoding reuse, bad input."""
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+
+from mmcora.apis import ReasoningSegInferencer
+
+from ..conftest import REPO
+
+CONFIG = osp.join(REPO, 'configs', 'cora', 'cora_tiny_toy-city-1-30.py')
+
+
+@pytest.fixture(scope='module')
+def inferencer(tmp_path_factory):
+    from mmengine.config import Config
+    cfg = Config.fromfile(CONFIG)
+    cfg.model.mllm.pretrained = str(tmp_path_factory.mktemp('m') / 'tiny-llava')
+    return ReasoningSegInferencer(cfg)
+
+
+@pytest.fixture(scope='module')
+def image(toy_city_root):
+    return osp.join(toy_city_root, 'leftImg8bit', 'val', 'frankfurt',
+                    'frankfurt_000000_000019_leftImg8bit.png')
+
+
+def _count_encoder_calls(inferencer):
+    calls = []
+    handles = [inferencer.model.sam.image_encoder.register_forward_hook(
+        lambda m, i, o: calls.append('sam')),
+        inferencer.model.mllm.model.model.vision_tower.register_forward_hook(
+        lambda m, i, o: calls.append(('clip', i[0].shape[0]) if i else 'clip'))]
+    return calls, handles
+
+
+def test_masks_overlay_and_encoding_reuse(inferencer, image):
+    calls, handles = _count_encoder_calls(inferencer)
+    try:
+        first = inferencer(image, ['Segment the car.', 'Segment the sky.', 'Segment the road.'])
+        second = inferencer(image, 'Segment the bus.')
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert first['masks'].shape == (3, 128, 256) and first['masks'].dtype == bool
+    assert second['masks'].shape == (1, 128, 256)
+    assert first['visualization'].shape[1] == 256 and first['visualization'].shape[0] > 128
+    assert len(first['texts']) == 3
+    assert calls.count('sam') == 1  # one SAM encoding for both calls and all four queries
+    assert len([c for c in calls if c != 'sam']) == 1
+
+
+def test_same_result_as_one_query_at_a_time(inferencer, image):
+    queries = ['Segment the car.', 'Segment the sky.']
+    together = inferencer(image, queries, draw=False)['masks']
+    for i, query in enumerate(queries):
+        assert np.array_equal(inferencer(image, query, draw=False)['masks'][0], together[i])
+
+
+def test_anchor_queries_and_array_input(inferencer, image):
+    import cv2
+    array = cv2.imread(image)
+    anchor = np.zeros(array.shape[:2], bool)
+    anchor[70:100, 40:90] = True
+    result = inferencer(array, ['Segment the car to the left of the person <anchor>.'],
+                        anchors=[anchor], draw=False)
+    assert result['masks'].shape == (1, 128, 256)
+
+
+def test_bad_input_is_explained(inferencer, image, tmp_path):
+    with pytest.raises(FileNotFoundError, match='nowhere.png'):
+        inferencer(str(tmp_path / 'nowhere.png'), 'Segment the car.')
+    broken = tmp_path / 'broken.png'
+    broken.write_bytes(b'not an image')
+    with pytest.raises(ValueError, match='broken.png: not a readable image'):
+        inferencer(str(broken), 'Segment the car.')
+    with pytest.raises(ValueError, match=r'\(H, W, 3\) uint8 BGR'):
+        inferencer(np.zeros((10, 10), np.uint8), 'Segment the car.')
+    with pytest.raises(ValueError, match=r'anchor 0 is \(5, 5\)'):
+        inferencer(image, 'Segment the car <anchor>.', anchors=[np.zeros((5, 5), bool)])
+    with pytest.raises(ValueError, match=r'<array> query 0: the prompt has \d+ tokens') as e:
+        inferencer(np.zeros((64, 64, 3), np.uint8), 'segment ' * 600)
+    assert 'torch' not in str(e.value)
