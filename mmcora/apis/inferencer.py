@@ -33,7 +33,7 @@ class ReasoningSegInferencer:
         mode: ``'teacher_forcing'`` or ``'generate'`` (overrides the config's test mode).
 
     Example:
-        >>> inferencer = ReasoningSegInferencer('configs/cora/cora_tiny_toy-city-1-30.py',
+        >>> inferencer = ReasoningSegInferencer('configs/cora/toy-city_1-30_tiny.py',
         ...                                     'work_dirs/.../iter_1200.pth')
         >>> result = inferencer('street.png', ['Segment the car.', 'Segment the sky.'])
         >>> result['masks'].shape, result['visualization'].shape

@@ -1,12 +1,15 @@
 """``ReasoningSegDataset``: images of a split with their instruction set (N queries each)."""
+import logging
 import os.path as osp
 from dataclasses import asdict
 from typing import List, Optional, Sequence
 
 from mmengine.dataset import BaseDataset
+from mmengine.logging import print_log
 from mmseg.registry import DATASETS
 
 from ..instructions import build_instruction_set, read_instruction_file
+from ..instructions.engine import ENGINE_VERSION
 from ..utils import main_process_first
 from .toy_city import ToyCitySpec, ensure_toy_city
 
@@ -63,6 +66,11 @@ class ReasoningSegDataset(BaseDataset):
             FileNotFoundError: Naming the first missing file and how many are missing.
         """
         header, records = read_instruction_file(self.ann_file)
+        if header.get('engine_version') not in (None, ENGINE_VERSION):
+            print_log(f'{self.ann_file} was made by instruction engine version '
+                      f'{header.get("engine_version")}, this mmcora makes version '
+                      f'{ENGINE_VERSION}: numbers are comparable only with runs on the same '
+                      'file', logger='current', level=logging.WARNING)
         self._metainfo.update(classes=tuple(header['classes']), dataset=header['dataset'])
         data_list, missing = [], []
         for record in records:

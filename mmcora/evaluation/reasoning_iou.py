@@ -1,8 +1,12 @@
 """``ReasoningIoUMetric``: LISA's cIoU and gIoU for N binary masks per image."""
+import json
 import logging
+import os
+import os.path as osp
 from collections import OrderedDict
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
+import mmcv
 import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
@@ -71,6 +75,9 @@ class ReasoningIoUMetric(BaseMetric):
         collect_device: Device used to gather results across ranks, ``'cpu'`` or ``'gpu'``.
             Defaults to ``'cpu'``.
         prefix: Prefix of the metric names; ``default_prefix`` (``'reason'``) when None.
+        output_dir: Also save every predicted mask as ``<image>_q<i>.png`` (0/255) there,
+            with the queries and replies in ``<image>.json`` (``tools/test.py --out``).
+        keep_results: Accepted for mmseg's ``tools/test.py``; metrics are always computed.
     """
 
     default_prefix: Optional[str] = 'reason'
@@ -80,8 +87,13 @@ class ReasoningIoUMetric(BaseMetric):
                  per_class: bool = True,
                  per_type: bool = True,
                  collect_device: str = 'cpu',
-                 prefix: Optional[str] = None) -> None:
+                 prefix: Optional[str] = None,
+                 output_dir: Optional[str] = None,
+                 keep_results: bool = True) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
+        self.output_dir = output_dir
+        if output_dir is not None:
+            os.makedirs(output_dir, exist_ok=True)
         self.ignore_index = ignore_index
         self.per_class = per_class
         self.per_type = per_type
@@ -102,10 +114,21 @@ class ReasoningIoUMetric(BaseMetric):
         for index, sample in enumerate(data_samples):
             name = sample.get('img_path', f'data sample #{index} of the batch')
             pred, gt, queries = self._validated_inputs(sample, name)
+            if self.output_dir is not None:
+                self._save(sample, pred, name)
             intersections, unions = self.intersect_and_union(pred, gt, self.ignore_index)
             self.results.append(tuple(
                 MaskRecord(i, u, str(q['type']), str(q['class_name']))
                 for i, u, q in zip(intersections, unions, queries)))
+
+    def _save(self, sample: dict, pred: torch.Tensor, name: str) -> None:
+        stem = osp.splitext(osp.basename(name))[0]
+        for i, mask in enumerate(pred):
+            mmcv.imwrite(mask.to(torch.uint8).cpu().numpy() * 255,
+                         osp.join(self.output_dir, f'{stem}_q{i}.png'))
+        with open(osp.join(self.output_dir, f'{stem}.json'), 'w', encoding='utf-8') as f:
+            json.dump(dict(img_path=name, queries=[q.get('text') for q in sample['queries']],
+                           replies=sample.get('pred_texts')), f, indent=1)
 
     def _validated_inputs(self, sample: dict,
                           name: str) -> Tuple[torch.Tensor, torch.Tensor, List[dict]]:

@@ -9,7 +9,7 @@ import numpy as np
 from mmengine.logging import print_log
 
 from ..datasets.partitions import read_name_list
-from .engine import Draft, InstructionEngine
+from .engine import ENGINE_VERSION, Draft, InstructionEngine
 from .records import ImageInstructions, make_header, write_instruction_file
 from .vocabulary import VOCABULARIES
 
@@ -146,7 +146,8 @@ def build_instruction_set(data_root: str, dataset: str, split: str, ann_file: st
     out = out or default_output(data_root, ann_file)
     header = make_header(dataset, split, layout.classes, ann_file=ann_file, seed=seed,
                          writer='gpt-4o' if writer is not None else 'builtin',
-                         engine={k: v for k, v in sorted(engine_kwargs.items())})
+                         engine_version=ENGINE_VERSION,
+                         engine=engine.settings())
     write_instruction_file(out, header, records)
     stats = engine.stats
     summary = dict(out=out, images=stats.images, queries=dict(stats.queries),

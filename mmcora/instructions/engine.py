@@ -6,6 +6,7 @@ attribute and conditional drafts to the GPT-4o writer. Drafts depend only on the
 the image name and the seed, so the same inputs give the same instruction set on any machine,
 in any order, with any number of workers.
 """
+import math
 import zlib
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -17,6 +18,10 @@ from .records import ImageInstructions, ObjectRef, Query
 from .relations import RelationRules, unique_relations
 from .vocabulary import (ANSWERS, ATTRIBUTE_TEMPLATES, CONDITIONAL_TEMPLATES, RELATION_PHRASES,
                          SEMANTIC_TEMPLATES)
+
+
+# Bump when a change of the engine changes the instructions it makes for the same inputs.
+ENGINE_VERSION = 2
 
 
 @dataclass
@@ -48,9 +53,14 @@ class InstructionEngine:
         object_classes: Classes whose connected components may be targets and anchors of
             conditional instructions.
         ground_classes: Object classes that stand on the ground (depth relations).
+        mounted_classes: Classes that ride on a ``mount_classes`` object: a rider on its
+            bicycle is above it, not behind it.
+        mount_classes: Vehicles a mounted class rides.
         seed: Master seed; an image's instructions depend on (seed, image name) only.
         min_object_area: Smallest component, as a fraction of the image area, that counts as
             an object.
+        min_object_side: Narrowest object box, as a fraction of the image height (drops the
+            slivers occluders leave).
         min_class_area: Smallest class region, as a fraction of the image area, that gets
             semantic and attribute instructions.
         conditional_per_image: Conditional instructions wanted per image (fewer when no
@@ -61,7 +71,10 @@ class InstructionEngine:
 
     def __init__(self, class_names: Sequence[str], vocabulary: Dict[str, Tuple[str, str]],
                  object_classes: Sequence[str], ground_classes: Sequence[str] = (),
-                 seed: int = 0, min_object_area: float = 4e-4, min_class_area: float = 1e-3,
+                 mounted_classes: Sequence[str] = ('rider', ),
+                 mount_classes: Sequence[str] = ('bicycle', 'motorcycle'),
+                 seed: int = 0, min_object_area: float = 4e-4, min_object_side: float = 0.03,
+                 min_class_area: float = 1e-3,
                  conditional_per_image: int = 4, same_class_anchor: bool = True,
                  ignore_index: int = 255) -> None:
         self.class_names = list(class_names)
@@ -70,14 +83,26 @@ class InstructionEngine:
                 raise ValueError(f'object/ground class {name!r} is not among {self.class_names}')
         self.vocabulary = vocabulary
         self.object_ids = [self.class_names.index(n) for n in object_classes]
-        self.rules = RelationRules(frozenset(self.class_names.index(n) for n in ground_classes))
+        self.rules = RelationRules(
+            frozenset(self.class_names.index(n) for n in ground_classes),
+            frozenset(self.class_names.index(n) for n in mounted_classes
+                      if n in self.class_names),
+            frozenset(self.class_names.index(n) for n in mount_classes if n in self.class_names))
         self.seed = seed
         self.min_object_area = min_object_area
+        self.min_object_side = min_object_side
         self.min_class_area = min_class_area
         self.conditional_per_image = conditional_per_image
         self.same_class_anchor = same_class_anchor
         self.ignore_index = ignore_index
         self.stats = EngineStats()
+
+    def settings(self) -> dict:
+        """The parameters that shape the instructions (recorded in instruction files)."""
+        return dict(min_object_area=self.min_object_area, min_object_side=self.min_object_side,
+                    min_class_area=self.min_class_area,
+                    conditional_per_image=self.conditional_per_image,
+                    same_class_anchor=self.same_class_anchor)
 
     def rng_for(self, image: str) -> np.random.Generator:
         return np.random.default_rng([self.seed, zlib.crc32(image.encode('utf-8'))])
@@ -96,7 +121,8 @@ class InstructionEngine:
                     and self.class_names[class_id] in self.vocabulary):
                 drafts += [Draft('semantic', class_id), Draft('attribute', class_id)]
         objects = extract_objects(label_map, self.object_ids,
-                                  max(1, int(self.min_object_area * pixels)))
+                                  max(1, int(self.min_object_area * pixels)),
+                                  max(1, math.ceil(self.min_object_side * label_map.shape[0])))
         drafts += self._conditional_drafts(objects, rng)
         return drafts, objects
 

@@ -2,7 +2,8 @@
 
 Conditional instructions need individual objects, but semantic data sets give one mask per
 class. An object here is a connected component (8-connectivity) of a class mask with at least
-``min_area`` pixels; smaller specks are labelling noise and are ignored.
+``min_area`` pixels and a box at least ``min_side`` pixels wide and high; smaller specks
+(labelling noise) and slivers (what an occluder leaves of an object) are ignored.
 """
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Tuple
@@ -46,14 +47,15 @@ class SceneObject:
         return self.bbox[3]
 
 
-def extract_objects(label_map: np.ndarray, class_ids: Iterable[int],
-                    min_area: int) -> List[SceneObject]:
+def extract_objects(label_map: np.ndarray, class_ids: Iterable[int], min_area: int,
+                    min_side: int = 1) -> List[SceneObject]:
     """Connected components of the given classes, largest first within a class.
 
     Args:
         label_map: (H, W) integer label map (255 = ignore).
         class_ids: Classes whose components are objects.
         min_area: Components smaller than this are dropped.
+        min_side: Components whose box is narrower or lower than this are dropped.
 
     Returns:
         Objects ordered by class id, then by decreasing area (ties by position).
@@ -71,6 +73,8 @@ def extract_objects(label_map: np.ndarray, class_ids: Iterable[int],
                 continue
             x, y = int(stats[comp, cv2.CC_STAT_LEFT]), int(stats[comp, cv2.CC_STAT_TOP])
             w, h = int(stats[comp, cv2.CC_STAT_WIDTH]), int(stats[comp, cv2.CC_STAT_HEIGHT])
+            if min(w, h) < min_side:
+                continue
             found.append((-area, y, x, comp, (x, y, x + w, y + h), area))
         for _, _, _, comp, bbox, area in sorted(found):
             objects.append(SceneObject(class_id, components == comp, bbox, area))

@@ -22,6 +22,10 @@ class RelationRules:
 
     Args:
         ground_classes: Classes that stand on the ground (depth relations apply).
+        mounted_classes: Classes that ride on a mount (a rider).
+        mount_classes: Classes that are ridden (bicycle, motorcycle). A mounted object
+            sitting on a mount (same line of sight, its lowest row at the mount's top half)
+            is ``above`` it and the mount ``below``; depth does not apply to the pair.
         separation: Overlap tolerated for left/right/above/below, as a fraction of the
             smaller object's extent along that axis.
         line_of_sight: Minimum horizontal overlap, as a fraction of the narrower object,
@@ -33,6 +37,8 @@ class RelationRules:
             height.
     """
     ground_classes: FrozenSet[int] = field(default_factory=frozenset)
+    mounted_classes: FrozenSet[int] = field(default_factory=frozenset)
+    mount_classes: FrozenSet[int] = field(default_factory=frozenset)
     separation: float = 0.1
     line_of_sight: float = 0.3
     depth_margin: float = 0.15
@@ -42,6 +48,17 @@ class RelationRules:
 
 def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
     return max(0.0, min(a1, b1) - max(a0, b0))
+
+
+def _rides(rider: SceneObject, mount: SceneObject, rules: RelationRules) -> bool:
+    """Whether ``rider`` sits on ``mount``: over it, feet within its upper half."""
+    if rider.class_id not in rules.mounted_classes or mount.class_id not in rules.mount_classes:
+        return False
+    sight = _overlap(rider.bbox[0], rider.bbox[2], mount.bbox[0], mount.bbox[2])
+    if sight < rules.line_of_sight * min(rider.width, mount.width):
+        return False
+    mid = (mount.bbox[1] + mount.bbox[3]) / 2
+    return mount.bbox[1] - 0.25 * mount.height <= rider.ground_y <= mid
 
 
 def relations_between(target: SceneObject, anchor: SceneObject,
@@ -60,7 +77,10 @@ def relations_between(target: SceneObject, anchor: SceneObject,
         found.append('right')
     both_grounded = (target.class_id in rules.ground_classes and
                      anchor.class_id in rules.ground_classes)
-    if both_grounded:
+    mounted = _rides(target, anchor, rules) or _rides(anchor, target, rules)
+    if mounted:
+        found.append('above' if _rides(target, anchor, rules) else 'below')
+    elif both_grounded:
         sight = _overlap(t0, t1, a0, a1) / max(1, min(target.width, anchor.width))
         margin = rules.depth_margin * max(target.height, anchor.height)
         if sight >= rules.line_of_sight:
@@ -74,7 +94,8 @@ def relations_between(target: SceneObject, anchor: SceneObject,
         if (0 <= gap <= rules.next_to_gap * mean_w and
                 abs(target.ground_y - anchor.ground_y) <= rules.next_to_depth * mean_h):
             found.append('next_to')
-    else:
+    elif max(a0 - t1, t0 - a1) <= max(target.width, anchor.width):
+        # "above" means over, not anywhere higher: the objects must be horizontally close
         tol_y = rules.separation * min(target.height, anchor.height)
         if ty1 <= ay0 + tol_y:
             found.append('above')

@@ -9,7 +9,7 @@ from mmcora.apis import ReasoningSegInferencer
 
 from ..conftest import REPO
 
-CONFIG = osp.join(REPO, 'configs', 'cora', 'cora_tiny_toy-city-1-30.py')
+CONFIG = osp.join(REPO, 'configs', 'cora', 'toy-city_1-30_tiny.py')
 
 
 @pytest.fixture(scope='module')

@@ -1,5 +1,6 @@
 """Offline engine and builder on the toy city: determinism, correctness, CLI."""
 import hashlib
+import math
 import os.path as osp
 import subprocess
 import sys
@@ -8,16 +9,17 @@ import cv2
 import numpy as np
 import pytest
 
-from mmcora.instructions import (LAYOUTS, QueryBank, build_instruction_set, decode_rle,
+from mmcora.instructions import (LAYOUTS, InstructionEngine, QueryBank, build_instruction_set, decode_rle,
                                  extract_objects, read_instruction_file, relations_between)
 from mmcora.instructions.builder import load_label_map
-from mmcora.instructions.relations import RelationRules
 from mmcora.instructions.vocabulary import ANCHOR_PLACEHOLDER, VOCABULARIES
 
 from ..conftest import REPO
 
 LAYOUT = LAYOUTS['cityscapes']
-RULES = RelationRules(frozenset(LAYOUT.classes.index(c) for c in LAYOUT.ground_classes))
+ENGINE = InstructionEngine(LAYOUT.classes, VOCABULARIES['cityscapes'], LAYOUT.object_classes,
+                           LAYOUT.ground_classes)
+RULES = ENGINE.rules
 
 
 def _digest(path):
@@ -57,8 +59,9 @@ def test_queries_match_the_label_maps(toy_city_root, tmp_path):
         classes = {q.class_id for q in record.queries if q.type == 'semantic'}
         assert classes <= present and classes == {
             q.class_id for q in record.queries if q.type == 'attribute'}
-        objects = extract_objects(label, [LAYOUT.classes.index(c) for c in LAYOUT.object_classes],
-                                  max(1, int(4e-4 * label.size)))
+        objects = extract_objects(label, ENGINE.object_ids,
+                                  max(1, int(ENGINE.min_object_area * label.size)),
+                                  math.ceil(ENGINE.min_object_side * label.shape[0]))
         for query in record.queries:
             if query.type != 'conditional':
                 assert query.target is None and query.anchor is None

@@ -77,3 +77,35 @@ def test_small_components_are_not_objects(shift):
     label[30 + shift, 30] = CAR  # a one-pixel speck
     assert len(extract_objects(label, [CAR], min_area=4)) == 1
     assert len(extract_objects(label, [CAR], min_area=1)) == 2
+
+
+RIDER, BICYCLE = 12, 18
+MOUNT_RULES = RelationRules(ground_classes=frozenset({CAR, PERSON, RIDER, BICYCLE}),
+                            mounted_classes=frozenset({RIDER}),
+                            mount_classes=frozenset({BICYCLE}))
+
+
+def test_a_rider_on_its_bicycle_is_above_it_not_behind():
+    (rider, bike), _ = layout((RIDER, 50, 20, 60, 41), (BICYCLE, 40, 41, 70, 60))
+    assert relations_between(rider, bike, MOUNT_RULES) == ['above']
+    assert relations_between(bike, rider, MOUNT_RULES) == ['below']
+    # without the mount rule the ground contacts would call the bicycle "in front"
+    assert 'front' in relations_between(bike, rider, RelationRules(MOUNT_RULES.ground_classes))
+
+
+def test_a_rider_beside_a_bicycle_is_not_mounted():
+    (rider, bike), _ = layout((RIDER, 10, 20, 20, 60), (BICYCLE, 40, 40, 70, 60))
+    assert relations_between(rider, bike, MOUNT_RULES) == ['left']
+
+
+def test_slivers_are_not_objects():
+    label = np.zeros((50, 50), np.uint8)
+    label[10:40, 10:12] = CAR  # 2 pixels wide: what an occluder left of a car
+    label[10:20, 30:40] = CAR
+    assert len(extract_objects(label, [CAR], min_area=4, min_side=3)) == 1
+    assert len(extract_objects(label, [CAR], min_area=4, min_side=1)) == 2
+
+
+def test_above_needs_the_objects_to_be_horizontally_close():
+    (sign, car), _ = layout((SIGN, 5, 5, 15, 20), (CAR, 150, 50, 190, 70))
+    assert relations_between(sign, car, RULES) == ['left']

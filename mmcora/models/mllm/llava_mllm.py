@@ -80,7 +80,11 @@ class LlavaMLLM(nn.Module):
         self._add_tokens()
         self._freeze_and_adapt(lora, train_token_embeddings)
         if gradient_checkpointing:
-            self.language_model.gradient_checkpointing_enable()
+            enable = getattr(self.language_model, 'activation_checkpointing_enable', None)
+            (enable or self.language_model.gradient_checkpointing_enable)()
+            if not train_token_embeddings:
+                # checkpointed blocks need an input that requires grad to backpropagate LoRA
+                self.model.enable_input_require_grads()
         self.prefix_text = f'{system_prompt} USER: <image>\n'
 
     # ------------------------------------------------------------------ set-up

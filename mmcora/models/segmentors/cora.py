@@ -130,8 +130,12 @@ class CORASegmentor(BaseModel):
             zero = sum(p.sum() for p in self.parameters() if p.requires_grad) * 0.
             return dict(loss_ce=zero, loss_mask_bce=zero, loss_mask_dice=zero)
         tokens = self.mllm.tokenize(texts, answers, index.device, names)
-        ce, states, found = self.mllm.forward_full(
-            image_features, index, tokens, self.anchor_embeds(data_samples, len(texts)))
+        anchors = self.anchor_embeds(data_samples, len(texts))
+        ce, states, found = self.mllm.forward_full(image_features, index, tokens, anchors)
+        if anchors is None and self.anchor_encoder is not None:
+            # A batch without conditional queries leaves the anchor encoder out of the graph;
+            # DDP (without find_unused_parameters) needs every trainable parameter in it.
+            ce = ce + sum(p.sum() for p in self.anchor_encoder.parameters()) * 0.
         if not bool(found.all()):
             missing = [names[i] for i in (~found).nonzero().squeeze(1).tolist()]
             raise ValueError(f'answers without [SEG]: {missing[:3]}')

@@ -4,27 +4,23 @@ _base_ = [
     'mmseg::_base_/default_runtime.py',
     '../_base_/models/cora_tiny.py',
     '../_base_/datasets/toy_city_reasoning.py',
+    '../_base_/schedules/cora_runtime.py',
 ]
 custom_imports = dict(imports=['mmcora'], allow_failed_imports=False)
-max_iters = 1200
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.95), weight_decay=0.0),
-    clip_grad=dict(max_norm=1.0))
+max_iters = 2000
+# The tiny LLM starts from random weights: at the paper's alpha = 1 its answer-token loss
+# drowns the mask signal in the shared LoRA and embedding parameters (masks never leave the
+# all-background optimum in 2k steps), so the demo weighs the answer loss 0.01.
+model = dict(ce_loss_weight=0.01)
+optim_wrapper = dict(optimizer=dict(lr=1e-3))  # random tiny weights learn faster than 2e-5
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
     dict(type='LinearLR', start_factor=1.0, end_factor=0.0, by_epoch=False, begin=50,
          end=max_iters),
 ]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=300)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
+train_cfg = dict(max_iters=max_iters, val_interval=250)
 default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=300, max_keep_ckpts=2),
-    sampler_seed=dict(type='DistSamplerSeedHook'))
-log_processor = dict(by_epoch=False)
+    logger=dict(interval=20),
+    checkpoint=dict(interval=500, max_keep_ckpts=2))
 env_cfg = dict(cudnn_benchmark=False)
 randomness = dict(seed=0)
