@@ -29,8 +29,8 @@ class ReasoningSegInferencer:
     Args:
         model: Config file, ``Config`` or a built ``CORASegmentor``.
         checkpoint: Checkpoint to load into a model built from a config.
-        device: Torch device.
-        mode: ``'teacher_forcing'`` or ``'generate'`` (overrides the config's test mode).
+        device: Torch device; None keeps a given model where it is (and builds on the CPU).
+        mode: ``'teacher_forcing'`` or ``'generate'``; None uses the model's ``test_cfg``.
 
     Example:
         >>> inferencer = ReasoningSegInferencer('configs/cora/toy-city_1-30_tiny.py',
@@ -40,7 +40,7 @@ class ReasoningSegInferencer:
     """
 
     def __init__(self, model: Union[str, Config, torch.nn.Module],
-                 checkpoint: Optional[str] = None, device: str = 'cpu',
+                 checkpoint: Optional[str] = None, device: Optional[str] = None,
                  mode: Optional[str] = None) -> None:
         init_default_scope('mmseg')
         if not isinstance(model, torch.nn.Module):
@@ -48,10 +48,8 @@ class ReasoningSegInferencer:
             model = MODELS.build(cfg.model)
             if checkpoint is not None:
                 load_checkpoint(model, checkpoint, map_location='cpu')
-        self.model = model.to(device).eval()
-        if mode is not None:
-            self.model.test_cfg['mode'] = mode
-        self.device = device
+        self.model = (model if device is None else model.to(device)).eval()
+        self.mode = mode
         self.pipeline = Compose([
             dict(type='SAMResize', size=self.model.sam.img_size),
             dict(type='CLIPInputs', size=self.model.mllm.image_size),
@@ -80,16 +78,16 @@ class ReasoningSegInferencer:
                              f'{array.dtype}')
         return array
 
-    def _features(self, img: np.ndarray, packed: dict):
-        """SAM embeddings and CLIP tokens of ``img``, computed once per distinct image."""
+    def _prepare(self, img: np.ndarray, packed: dict):
+        """Preprocessed sample and the image's encodings, computed once per distinct image."""
+        data = self.model.data_preprocessor(
+            dict(inputs=[packed['inputs']], data_samples=[packed['data_samples']]), False)
         key = hashlib.sha1(img.tobytes()).hexdigest() + str(img.shape)
         if key != self._cache_key:
-            data = self.model.data_preprocessor(
-                dict(inputs=[packed['inputs']], data_samples=[packed['data_samples']]), False)
             with torch.no_grad():
                 self._features_cache = self.model.extract_feat(data['inputs'])
             self._cache_key = key
-        return self._features_cache
+        return data['data_samples'][0], self._features_cache
 
     def __call__(self, image: ImageType, queries: Union[str, Sequence[str]],
                  anchors: Optional[Sequence[Optional[np.ndarray]]] = None,
@@ -118,13 +116,10 @@ class ReasoningSegInferencer:
         packed = self.pipeline(dict(img=img, img_path=name, ori_shape=img.shape[:2],
                                     img_shape=img.shape[:2], queries=queries_of(texts),
                                     anchor_masks=anchors))
-        sam_embeddings, image_features = self._features(img, packed)
-        sample = packed['data_samples'].to(self.device)
-        if 'anchor_crops' in sample:
-            sample.anchor_crops = self.model.data_preprocessor.normalize_clip(sample.anchor_crops)
+        sample, (sam_embeddings, image_features) = self._prepare(img, packed)
         with torch.no_grad():
             sample = self.model.predict_with_features(sam_embeddings, image_features,
-                                                      [sample])[0]
+                                                      [sample], mode=self.mode)[0]
         result = dict(masks=sample.pred_masks.cpu().numpy(), texts=sample.pred_texts)
         if draw:
             result['visualization'] = draw_reasoning_masks(img[..., ::-1], result['masks'],

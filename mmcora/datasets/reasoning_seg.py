@@ -48,15 +48,17 @@ class ReasoningSegDataset(BaseDataset):
         self.query_types = tuple(query_types) if query_types else None
         if toy_city is not None:
             main_process_first(ensure_toy_city, data_root, ToyCitySpec(**toy_city))
-        path = osp.join(data_root, ann_file)
-        if build_instructions is not None and not osp.isfile(path):
-            main_process_first(self._build, data_root, path, build_instructions)
+        if build_instructions is not None:
+            # Every rank enters (never decide per rank: a rank that skipped the barrier
+            # would meet the others in a different collective); _build skips a built file.
+            main_process_first(self._build, data_root, osp.join(data_root, ann_file),
+                               build_instructions)
         super().__init__(ann_file=ann_file, data_root=data_root, data_prefix=data_prefix,
                          **kwargs)
 
     @staticmethod
     def _build(data_root: str, path: str, arguments: dict) -> None:
-        if not osp.isfile(path):  # another rank may have built it meanwhile
+        if not osp.isfile(path):
             build_instruction_set(data_root, out=path, **arguments)
 
     def load_data_list(self) -> List[dict]:

@@ -72,15 +72,17 @@ def _llm_requests(engine: InstructionEngine, drafts: Sequence[Draft], label_map:
         return ObjectInfo(engine.class_names[class_id], bbox, mask_to_polygons(mask))
 
     requests = []
+    regions = {}  # class id -> ObjectInfo of its whole region, made once per image
     for index, draft in enumerate(drafts):
         name = engine.class_names[draft.class_id]
         item = f'{image}#{index}:{draft.type}:{name}'
         if draft.type == 'attribute':
-            others = [info(c, label_map == c) for c in sorted(set(np.unique(label_map).tolist()))
-                      if c != draft.class_id and c < len(engine.class_names)]
-            requests.append((index, AttributeRequest(
-                item, image_path, info(draft.class_id, label_map == draft.class_id),
-                engine.vocabulary[name][0], others)))
+            if not regions:
+                regions = {c: info(c, label_map == c) for c in np.unique(label_map).tolist()
+                           if c < len(engine.class_names)}
+            others = [region for c, region in regions.items() if c != draft.class_id]
+            requests.append((index, AttributeRequest(item, image_path, regions[draft.class_id],
+                                                     engine.vocabulary[name][0], others)))
         elif draft.type == 'conditional':
             requests.append((index, ConditionalRequest(
                 item, image_path, info(draft.class_id, draft.target.mask),

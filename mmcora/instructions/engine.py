@@ -172,15 +172,6 @@ class InstructionEngine:
                      anchor=self.object_ref(draft.anchor) if draft.anchor else None,
                      relation=draft.relation, source=source)
 
-    def build(self, image: str, label_map: np.ndarray) -> ImageInstructions:
-        """All instructions of one image, worded by the built-in templates."""
-        drafts, _ = self.draft(image, label_map)
-        rng = self.rng_for(image + '#text')
-        record = ImageInstructions(image, int(label_map.shape[0]), int(label_map.shape[1]),
-                                   [self.render(d, rng) for d in drafts])
-        self.count(record)
-        return record
-
     def count(self, record: ImageInstructions) -> None:
         self.stats.images += 1
         for query in record.queries:

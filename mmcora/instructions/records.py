@@ -167,6 +167,9 @@ def read_instruction_file(path: str) -> Tuple[dict, List[ImageInstructions]]:
             if header is None:
                 if data.get('format') != FORMAT:
                     raise InstructionFileError(f'{where}: not an {FORMAT} header')
+                for key in ('dataset', 'classes'):
+                    if key not in data:
+                        raise InstructionFileError(f'{where}: header lacks key {key!r}')
                 if data.get('version') != VERSION:
                     raise InstructionFileError(
                         f'{where}: version {data.get("version")!r} is not supported '

@@ -6,7 +6,9 @@ import torch.nn.functional as F
 from mmengine.model import BaseDataPreprocessor
 from mmseg.registry import MODELS
 
-SAM_MEAN, SAM_STD = (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)
+from .sam import SAM_PIXEL_MEAN, SAM_PIXEL_STD
+
+# OpenAI CLIP's statistics; CORASegmentor replaces them with its LLaVA's processor config.
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -24,12 +26,13 @@ class ReasoningDataPreProcessor(BaseDataPreprocessor):
         sam_size: Side of SAM's square input; None takes the model's SAM ``img_size``
             (set by the segmentor).
         sam_mean, sam_std: SAM pixel statistics (0-255 RGB).
-        clip_mean, clip_std: CLIP statistics ([0, 1] RGB), as in the model's
-            ``preprocessor_config.json``.
+        clip_mean, clip_std: CLIP statistics ([0, 1] RGB); the segmentor sets them from its
+            LLaVA's ``preprocessor_config.json``.
     """
 
-    def __init__(self, sam_size: Optional[int] = None, sam_mean: Sequence[float] = SAM_MEAN,
-                 sam_std: Sequence[float] = SAM_STD, clip_mean: Sequence[float] = CLIP_MEAN,
+    def __init__(self, sam_size: Optional[int] = None,
+                 sam_mean: Sequence[float] = SAM_PIXEL_MEAN,
+                 sam_std: Sequence[float] = SAM_PIXEL_STD, clip_mean: Sequence[float] = CLIP_MEAN,
                  clip_std: Sequence[float] = CLIP_STD, non_blocking: bool = False) -> None:
         super().__init__(non_blocking)
         self.sam_size = sam_size
@@ -45,19 +48,24 @@ class ReasoningDataPreProcessor(BaseDataPreprocessor):
         else:  # a list of per-sample dicts
             sam_list = [i['sam'] for i in inputs]
             clip_list = [i['clip'] for i in inputs]
-        sam = torch.stack([self._sam(img) for img in sam_list])
+        sam = torch.stack([self._sam(img, s.metainfo.get('img_path', f'image {i}'))
+                           for i, (img, s) in enumerate(zip(sam_list, samples))])
         clip = torch.stack([self.normalize_clip(img) for img in clip_list])
         for sample in samples:
             if 'anchor_crops' in sample:
                 sample.anchor_crops = self.normalize_clip(sample.anchor_crops)
         return dict(inputs=dict(sam=sam, clip=clip), data_samples=samples)
 
-    def _sam(self, img: torch.Tensor) -> torch.Tensor:
+    def set_clip_statistics(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        self.clip_mean.copy_(torch.tensor(mean).view(-1, 1, 1))
+        self.clip_std.copy_(torch.tensor(std).view(-1, 1, 1))
+
+    def _sam(self, img: torch.Tensor, name: str) -> torch.Tensor:
         img = (img.flip(0).float() - self.sam_mean) / self.sam_std
         h, w = img.shape[-2:]
         if max(h, w) > self.sam_size:
-            raise ValueError(f'SAM input {h}x{w} exceeds sam_size {self.sam_size}: the '
-                             'pipeline\'s SAMResize size must equal the preprocessor\'s sam_size')
+            raise ValueError(f'{name}: SAM input {h}x{w} exceeds sam_size {self.sam_size}; the '
+                             'pipeline\'s SAMResize size must equal the model\'s SAM img_size')
         return F.pad(img, (0, self.sam_size - w, 0, self.sam_size - h))
 
     def normalize_clip(self, img: torch.Tensor) -> torch.Tensor:

@@ -61,9 +61,9 @@ def test_targets_follow_the_queries(dataset, toy_city_root):
 def test_query_types_and_sampling(toy_city_root):
     only = _dataset(toy_city_root, query_types=['conditional'])
     assert all(q['type'] == 'conditional' for d in only.data_list for q in d['queries'])
-    sampled = _dataset(toy_city_root, pipeline=[dict(type='LoadImageFromFile'),
-                                                dict(type='SampleQueries', num_queries=2,
-                                                     types=['semantic'])] + PIPELINE[1:])
+    sampled = _dataset(toy_city_root, query_types=['semantic'],
+                       pipeline=[dict(type='LoadImageFromFile'),
+                                 dict(type='SampleQueries', num_queries=2)] + PIPELINE[1:])
     sample = sampled[0]['data_samples']
     assert sample.num_queries == 2 and {q['type'] for q in sample.queries} == {'semantic'}
 

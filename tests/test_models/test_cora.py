@@ -25,10 +25,10 @@ NEVER_TRAINABLE = re.compile(r'(vision_tower|multi_modal_projector|sam\.image_en
 SAM_SIZE, CLIP_SIZE = 256, 56
 
 
-def shrink(model_cfg: Config, llava_dir: str) -> Config:
+def shrink(model_cfg: Config, llava_dir: str, dtype: str = 'float32') -> Config:
     """The config's model at test size: tiny LLaVA and SAM, every other setting kept."""
     model_cfg = model_cfg.copy()
-    model_cfg.mllm.update(pretrained=llava_dir, tiny=dict(), dtype='float32')
+    model_cfg.mllm.update(pretrained=llava_dir, tiny=dict(), dtype=dtype)
     model_cfg.sam = dict(type='SAMWrapper', tiny=dict(img_size=SAM_SIZE))
     return model_cfg
 
@@ -88,6 +88,18 @@ def test_one_training_step_routes_gradients(config, toy_reasoning, llava_dir):
         assert any(group in n for n in trainable), f'nothing of {group} trains'
     # the anchor encoder learned from this step: its gradient is not all zero
     assert model.anchor_encoder.box_proj.weight.grad.abs().sum() > 0
+
+
+def test_bfloat16_language_model_step(toy_reasoning, llava_dir):
+    # the 7B configs run the LLM in bf16; trainable parameters stay float32
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'cora', 'cityscapes_1-30.py'))
+    model = MODELS.build(shrink(cfg.model, llava_dir, dtype='bfloat16'))
+    losses = model(**model.data_preprocessor(_batch_with_every_type(toy_reasoning), True),
+                   mode='loss')
+    assert all(math.isfinite(v.item()) for v in losses.values())
+    sum(losses.values()).backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32
+               for p in model.parameters() if p.requires_grad)
 
 
 def test_predict_both_modes(toy_reasoning, llava_dir):

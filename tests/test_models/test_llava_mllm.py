@@ -86,6 +86,8 @@ def test_batched_generation_equals_one_by_one_and_teacher_forcing(mllm):
     head = mllm.model.lm_head
 
     class ForceSeg(torch.nn.Module):
+        weight = head.weight
+
         def forward(self, states):
             logits = head(states)
             logits[..., mllm.seg_token_id] += 1e4
@@ -116,3 +118,21 @@ def test_too_long_query_names_the_sample(mllm):
 def test_wrong_clip_size_is_explained(mllm):
     with pytest.raises(ValueError, match='CLIP inputs must be 56x56'):
         mllm.image_features(torch.randn(1, 3, 64, 64))
+
+
+def test_bf16_base_keeps_trainable_parameters_in_float32(hf_dir):
+    mllm = LlavaMLLM(hf_dir, lora=dict(r=4, alpha=8, dropout=0.0), dtype='bfloat16')
+    for name, param in mllm.named_parameters():
+        expected = torch.float32 if param.requires_grad else torch.bfloat16
+        assert param.dtype == expected, name
+    features, index, tokens, anchors = _inputs(mllm)
+    ce, states, found = mllm.forward_full(features, index, tokens, anchors)
+    assert torch.isfinite(ce) and found.all() and states.dtype == torch.bfloat16
+    (ce + states.float().sum() * 0).backward()
+    lora_a = next(p for n, p in mllm.named_parameters() if 'lora_A' in n)
+    embed = mllm.model.get_input_embeddings().weight
+    assert lora_a.grad is not None and lora_a.grad.dtype == torch.float32
+    assert embed.grad is not None and embed.grad.dtype == torch.float32
+    texts, _, _ = mllm.generate(features, index, mllm.tokenize(['Segment the sky.'] * 3, None,
+                                                               'cpu'), max_new_tokens=2)
+    assert len(texts) == 3

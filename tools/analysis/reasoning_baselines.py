@@ -15,14 +15,19 @@ import mmcora  # noqa: F401
 from mmseg.registry import DATASETS, METRICS
 
 
+# Targets only: no model inputs are made.
+TARGETS = [dict(type='LoadImageFromFile'), dict(type='LoadReasoningAnnotations')]
+
+
 def evaluate_constant(dataset, value: bool) -> dict:
     metric = METRICS.build(dict(type='ReasoningIoUMetric', per_class=False))
     metric.dataset_meta = dataset.metainfo
     for index in range(len(dataset)):
-        sample = dataset[index]['data_samples']
-        metric.process({}, [dict(pred_masks=torch.full_like(sample.gt_masks, value, dtype=torch.bool),
-                                 gt_masks=sample.gt_masks, queries=sample.queries,
-                                 img_path=sample.img_path)])
+        results = dataset[index]
+        gt = torch.from_numpy(results['gt_masks'])
+        metric.process({}, [dict(pred_masks=torch.full_like(gt, value, dtype=torch.bool),
+                                 gt_masks=gt, queries=results['queries'],
+                                 img_path=results['img_path'])])
     return metric.compute_metrics(metric.results)
 
 
@@ -32,7 +37,7 @@ def main() -> None:
     args = parser.parse_args()
     cfg = Config.fromfile(args.config)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
-    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    dataset = DATASETS.build({**cfg.test_dataloader.dataset, 'pipeline': TARGETS})
     for name, value in (('all foreground', True), ('all background', False)):
         scores = evaluate_constant(dataset, value)
         print(f'{name:>15}: ' + '  '.join(f'{k}={v}' for k, v in scores.items()))

@@ -18,6 +18,7 @@ from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 
 from ...instructions.objects import decode_rle
+from ...models.sam import SAMWrapper
 from ...structures import ReasoningDataSample
 
 OPENAI_CLIP_MEAN_255 = (122.77, 116.75, 104.09)  # pad colour of square CLIP inputs (RGB)
@@ -27,17 +28,17 @@ OPENAI_CLIP_MEAN_255 = (122.77, 116.75, 104.09)  # pad colour of square CLIP inp
 class SampleQueries(BaseTransform):
     """Keep ``num_queries`` random queries of the image (all of them if it has fewer).
 
+    Which instruction types exist is the dataset's ``query_types``.
+
     Args:
         num_queries: Queries per image and step (LISA uses 3 per image).
-        types: Draw only among these instruction types (None: all).
     """
 
-    def __init__(self, num_queries: int = 3, types: Optional[Sequence[str]] = None) -> None:
+    def __init__(self, num_queries: int = 3) -> None:
         self.num_queries = num_queries
-        self.types = tuple(types) if types else None
 
     def transform(self, results: dict) -> dict:
-        queries = [q for q in results['queries'] if self.types is None or q['type'] in self.types]
+        queries = results['queries']
         if len(queries) > self.num_queries:
             keep = np.random.choice(len(queries), self.num_queries, replace=False)
             queries = [queries[i] for i in sorted(keep)]
@@ -111,9 +112,7 @@ class SAMResize(BaseTransform):
 
     def transform(self, results: dict) -> dict:
         img = results['img']
-        h, w = img.shape[:2]
-        scale = self.size / max(h, w)
-        new_h, new_w = int(h * scale + 0.5), int(w * scale + 0.5)  # SAM's rounding
+        new_h, new_w, _ = SAMWrapper.preprocess_geometry(*img.shape[:2], self.size)
         results['sam_img'] = cv2.resize(img, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
         results['sam_shape'] = (new_h, new_w)
         return results

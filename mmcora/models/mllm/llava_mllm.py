@@ -54,7 +54,9 @@ class LlavaMLLM(nn.Module):
             ``target_modules``); None trains no LoRA.
         train_token_embeddings: Train the full ``embed_tokens`` and ``lm_head`` (LISA), so
             the new tokens' rows learn.
-        dtype: Weights' dtype (``'bfloat16'`` for 7B on GPUs).
+        dtype: Dtype of the frozen weights and of the computation (``'bfloat16'`` for 7B on
+            GPUs). Trainable parameters (LoRA, token embeddings, LM head) are kept in float32
+            so that small AdamW steps are not rounded away (there is no master copy).
         gradient_checkpointing: Recompute language-model activations in backward.
         max_length: Longest prompt (prefix + query + answer) in tokens.
         system_prompt: Text before ``USER:``.
@@ -77,6 +79,7 @@ class LlavaMLLM(nn.Module):
         processor = CLIPImageProcessor.from_pretrained(pretrained)
         self.image_mean, self.image_std = list(processor.image_mean), list(processor.image_std)
         self.max_length = max_length
+        self.compute_dtype = getattr(torch, dtype)
         self._add_tokens()
         self._freeze_and_adapt(lora, train_token_embeddings)
         if gradient_checkpointing:
@@ -85,7 +88,10 @@ class LlavaMLLM(nn.Module):
             if not train_token_embeddings:
                 # checkpointed blocks need an input that requires grad to backpropagate LoRA
                 self.model.enable_input_require_grads()
-        self.prefix_text = f'{system_prompt} USER: <image>\n'
+        ids = self.tokenizer(f'{system_prompt} USER: <image>\n').input_ids
+        at = ids.index(self.image_token_id)
+        # the shared prefix with the image placeholder expanded, tokenized once
+        self._prefix_ids = ids[:at] + [self.image_token_id] * self.num_image_tokens + ids[at + 1:]
 
     # ------------------------------------------------------------------ set-up
     def _add_tokens(self) -> None:
@@ -116,6 +122,9 @@ class LlavaMLLM(nn.Module):
         if train_token_embeddings:
             self.model.get_input_embeddings().requires_grad_(True)
             self.model.get_output_embeddings().requires_grad_(True)
+        for param in self.model.parameters():
+            if param.requires_grad:
+                param.data = param.data.float()
 
     @property
     def language_model(self) -> nn.Module:
@@ -147,14 +156,16 @@ class LlavaMLLM(nn.Module):
     def image_features(self, pixels: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) CLIP-normalised images -> (B, T, D) projected image tokens."""
         self._check_image_size(pixels)
-        features = self.model.model.get_image_features(pixel_values=pixels.to(self.dtype))
+        features = self.model.model.get_image_features(
+            pixel_values=pixels.to(self.compute_dtype))
         return torch.stack(list(features.pooler_output))
 
     @torch.no_grad()
     def clip_cls(self, pixels: torch.Tensor) -> torch.Tensor:
         """(M, 3, S, S) CLIP-normalised crops -> (M, C) CLS features (post-layernorm)."""
         self._check_image_size(pixels)
-        return self.model.model.vision_tower(pixel_values=pixels.to(self.dtype)).pooler_output
+        return self.model.model.vision_tower(
+            pixel_values=pixels.to(self.compute_dtype)).pooler_output
 
     def _check_image_size(self, pixels: torch.Tensor) -> None:
         if pixels.shape[-2:] != (self.image_size, self.image_size):
@@ -162,17 +173,10 @@ class LlavaMLLM(nn.Module):
                              f'LLaVA, got {tuple(pixels.shape[-2:])}: set the pipeline\'s '
                              'clip_size to the vision tower\'s image size')
 
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.model.get_input_embeddings().weight.dtype
-
     # ------------------------------------------------------------------ tokens
     def prefix_ids(self, device: torch.device) -> torch.Tensor:
         """(Lp,) ids of the shared prefix with the image placeholder expanded."""
-        ids = self.tokenizer(self.prefix_text).input_ids
-        at = ids.index(self.image_token_id)
-        ids = ids[:at] + [self.image_token_id] * self.num_image_tokens + ids[at + 1:]
-        return torch.tensor(ids, dtype=torch.long, device=device)
+        return torch.tensor(self._prefix_ids, dtype=torch.long, device=device)
 
     def tokenize(self, texts: Sequence[str], answers: Optional[Sequence[str]],
                  device: torch.device, names: Optional[Sequence[str]] = None) -> QueryTokens:
@@ -187,7 +191,7 @@ class LlavaMLLM(nn.Module):
         Raises:
             ValueError: A prompt longer than ``max_length``, naming the query.
         """
-        prefix_len = len(self.tokenizer(self.prefix_text).input_ids) + self.num_image_tokens - 1
+        prefix_len = len(self._prefix_ids)
         rows, label_rows = [], []
         for i, text in enumerate(texts):
             text = text.replace(ANCHOR_PLACEHOLDER, ANCHOR_MASK_TOKEN + ANCHOR_BOX_TOKEN)
@@ -223,13 +227,13 @@ class LlavaMLLM(nn.Module):
             for slot, token_id in enumerate((self.anchor_mask_token_id, self.anchor_box_token_id)):
                 at = (tokens.ids == token_id).to(embeds.dtype).unsqueeze(-1)
                 embeds = embeds + at * anchor_embeds[:, slot:slot + 1].to(embeds.dtype)
-        return embeds
+        return embeds.to(self.compute_dtype)
 
     def prefix_embeds(self, image_features: torch.Tensor) -> torch.Tensor:
         """(B, T, D) image features -> (B, Lp, D) prefix embeddings."""
         ids = self.prefix_ids(image_features.device)
-        embeds = self.model.get_input_embeddings()(ids).unsqueeze(0).repeat(
-            image_features.shape[0], 1, 1)
+        embeds = self.model.get_input_embeddings()(ids).to(self.compute_dtype)
+        embeds = embeds.unsqueeze(0).repeat(image_features.shape[0], 1, 1)
         at = (ids == self.image_token_id).nonzero().squeeze(1)
         embeds[:, at] = image_features.to(embeds.dtype)
         return embeds
@@ -288,8 +292,13 @@ class LlavaMLLM(nn.Module):
             return None
         targets = labels[:, 1:]
         selected = targets != IGNORE
-        logits = self.model.get_output_embeddings()(hidden[:, :-1][selected])
+        logits = self.lm_logits(hidden[:, :-1][selected])
         return F.cross_entropy(logits.float(), targets[selected])
+
+    def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Vocabulary logits of hidden states (in the LM head's own dtype)."""
+        head = self.model.get_output_embeddings()
+        return head(hidden.to(head.weight.dtype))
 
     def seg_states(self, hidden: torch.Tensor,
                    ids: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -298,7 +307,9 @@ class LlavaMLLM(nn.Module):
         found = is_seg.any(dim=1)
         first = is_seg.float().argmax(dim=1)
         if bool((first[found] < 1).any()):
-            raise ValueError('[SEG] cannot be the first suffix token')
+            raise ValueError(f'[SEG] is the first token of query '
+                             f'{int((found & (first < 1)).nonzero()[0])}; an instruction must '
+                             'precede the answer')
         rows = torch.arange(len(ids), device=ids.device)
         states = hidden[rows, (first - 1).clamp(min=0)]
         return states * found.unsqueeze(1).to(states.dtype), found
@@ -324,8 +335,8 @@ class LlavaMLLM(nn.Module):
         done = torch.zeros_like(found)
         generated = []
         position = mask.sum(1)  # next position of each row (prefix + its own suffix)
-        for _ in range(max_new_tokens):
-            next_ids = self.model.get_output_embeddings()(state).argmax(-1)
+        for step in range(max_new_tokens):
+            next_ids = self.lm_logits(state).argmax(-1)
             next_ids = torch.where(done, torch.full_like(next_ids, self.tokenizer.pad_token_id),
                                    next_ids)
             emits_seg = (next_ids == self.seg_token_id) & ~found & ~done
@@ -333,11 +344,12 @@ class LlavaMLLM(nn.Module):
             found |= emits_seg
             generated.append(next_ids)
             done |= next_ids == self.tokenizer.eos_token_id
-            if bool(done.all()):
+            if bool(done.all()) or step == max_new_tokens - 1:
                 break
             mask = torch.cat([mask, (~done).long().unsqueeze(1)], dim=1)
             out = self.language_model(
-                inputs_embeds=self.model.get_input_embeddings()(next_ids).unsqueeze(1),
+                inputs_embeds=self.model.get_input_embeddings()(next_ids).unsqueeze(1).to(
+                    self.compute_dtype),
                 attention_mask=mask, past_key_values=cache, use_cache=True,
                 position_ids=position.unsqueeze(1))
             cache, state = out.past_key_values, out.last_hidden_state[:, -1]

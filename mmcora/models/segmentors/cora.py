@@ -44,8 +44,11 @@ class CORASegmentor(BaseModel):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.mllm = MODELS.build(mllm)
         self.sam = MODELS.build(sam)
-        if getattr(self.data_preprocessor, 'sam_size', 0) is None:
-            self.data_preprocessor.sam_size = self.sam.img_size
+        # The preprocessor follows the models it feeds: SAM's input size, LLaVA's CLIP stats.
+        if hasattr(self.data_preprocessor, 'set_clip_statistics'):
+            if self.data_preprocessor.sam_size is None:
+                self.data_preprocessor.sam_size = self.sam.img_size
+            self.data_preprocessor.set_clip_statistics(self.mllm.image_mean, self.mllm.image_std)
         self.projector = SegTokenProjector(self.mllm.hidden_size, self.sam.prompt_dim)
         self.anchor_encoder = (AnchorEncoder(self.mllm.vision_hidden_size, self.mllm.hidden_size)
                                if use_anchor_encoder else None)
@@ -154,9 +157,12 @@ class CORASegmentor(BaseModel):
         return self.predict_with_features(*self.extract_feat(inputs), data_samples)
 
     def predict_with_features(self, sam_embeddings: torch.Tensor, image_features: torch.Tensor,
-                              data_samples: SampleList) -> SampleList:
-        """:meth:`predict` on already encoded images (the inferencer reuses encodings)."""
-        teacher = self.test_cfg['mode'] == 'teacher_forcing'
+                              data_samples: SampleList, mode: Optional[str] = None) -> SampleList:
+        """:meth:`predict` on already encoded images (the inferencer reuses encodings).
+
+        ``mode`` overrides ``test_cfg.mode`` for this call.
+        """
+        teacher = (mode or self.test_cfg['mode']) == 'teacher_forcing'
         texts, answers, index, names = self.gather_queries(
             data_samples, self.test_cfg['answer'] if teacher else None)
         if not texts:
