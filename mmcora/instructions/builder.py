@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 from mmengine.logging import print_log
 
+from ..datasets.pannuke import PANNUKE_CLASSES
 from ..datasets.partitions import read_name_list
 from .engine import ENGINE_VERSION, Draft, InstructionEngine
 from .records import ImageInstructions, make_header, write_instruction_file
@@ -41,6 +42,10 @@ LAYOUTS: Dict[str, DatasetLayout] = {
         'leftImg8bit/{split}', '_leftImg8bit.png', 'gtFine/{split}', '_gtFine_labelTrainIds.png',
         CITYSCAPES_CLASSES, GROUND_THINGS + ('pole', 'traffic light', 'traffic sign'),
         GROUND_THINGS + ('pole',), 'cityscapes'),
+    # Names carry the fold (fold1/fold1_0000), so the directories take no split. Nuclei lie
+    # in the section plane: no ground contact, hence no in-front-of/behind relations.
+    'pannuke': DatasetLayout('img_dir', '.png', 'ann_dir', '.png', PANNUKE_CLASSES,
+                             PANNUKE_CLASSES[1:], (), 'pannuke'),
 }
 
 

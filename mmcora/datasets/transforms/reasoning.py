@@ -52,7 +52,9 @@ class LoadReasoningAnnotations(BaseTransform):
 
     Semantic and attribute queries target every pixel of their class; conditional queries
     target their object's run-length mask. Void pixels (``ignore_index`` in the label map)
-    are ignore in every target.
+    are ignore in every target. Data without a label map (``seg_map_path`` None, e.g.
+    ReasonSeg) takes its void pixels from the item's run-length ``ignore_rle`` (none if
+    absent), and every query must then carry its own ``target`` mask.
 
     Adds ``gt_masks`` (N, H, W) uint8 in {0, 1, ignore} and ``anchor_masks`` (list of N
     bool masks or None).
@@ -67,18 +69,22 @@ class LoadReasoningAnnotations(BaseTransform):
 
     def transform(self, results: dict) -> dict:
         img_path = results['img_path']
-        label = mmcv.imread(results['seg_map_path'], flag='unchanged', backend='cv2')
-        if label is None:
-            raise FileNotFoundError(f'label map missing or unreadable: {results["seg_map_path"]}')
         shape = results['img'].shape[:2]
-        if label.shape[:2] != shape:
-            raise ValueError(f'{img_path}: label map {results["seg_map_path"]} is '
-                             f'{label.shape[:2]}, the image is {shape}')
-        void = label == self.ignore_index
+        if results.get('seg_map_path') is None:
+            label = None
+            ignore = results.get('ignore_rle')
+            void = (np.zeros(shape, bool) if ignore is None else
+                    self._decode(ignore, shape, f'{img_path} ignore_rle'))
+        else:
+            label = self._label_map(results['seg_map_path'], img_path, shape)
+            void = label == self.ignore_index
         masks, anchors = [], []
         for i, query in enumerate(results['queries']):
             where = f'{img_path} query {i} ({query["text"][:40]!r})'
             if query.get('target') is None:
+                if label is None:
+                    raise ValueError(f'{where}: no target mask and no label map to take '
+                                     f'class {query["class_id"]} from')
                 target = label == query['class_id']
             else:
                 target = self._decode(query['target']['rle'], shape, where)
@@ -91,6 +97,16 @@ class LoadReasoningAnnotations(BaseTransform):
                                np.zeros((0, *shape), np.uint8))
         results['anchor_masks'] = anchors
         return results
+
+    @staticmethod
+    def _label_map(seg_map_path: str, img_path: str, shape) -> np.ndarray:
+        label = mmcv.imread(seg_map_path, flag='unchanged', backend='cv2')
+        if label is None:
+            raise FileNotFoundError(f'label map missing or unreadable: {seg_map_path}')
+        if label.shape[:2] != shape:
+            raise ValueError(f'{img_path}: label map {seg_map_path} is '
+                             f'{label.shape[:2]}, the image is {shape}')
+        return label
 
     @staticmethod
     def _decode(rle: dict, shape, where: str) -> np.ndarray:

@@ -1,0 +1,3 @@
+from .multi_source import MultiSourceSampler
+
+__all__ = ['MultiSourceSampler']
