@@ -1,7 +1,8 @@
 from .compat import (UnsafeCheckpointError, install_checkpoint_loaders, load_checkpoint_file,
                      setup_cpu_distributed)
+from .hooks import DataFilesCheckHook
 
 __all__ = [
-    'UnsafeCheckpointError', 'install_checkpoint_loaders', 'load_checkpoint_file',
-    'setup_cpu_distributed'
+    'DataFilesCheckHook', 'UnsafeCheckpointError', 'install_checkpoint_loaders',
+    'load_checkpoint_file', 'setup_cpu_distributed'
 ]

@@ -1,7 +1,9 @@
 from .reasoning import (CLIPInputs, LoadReasoningAnnotations, PackReasoningInputs, SAMResize,
                         SampleQueries, queries_of, square_resize)
+from .semi import LoadEmptyAnnotations, PackSemiSegInputs, StrongViews
 
 __all__ = [
-    'CLIPInputs', 'LoadReasoningAnnotations', 'PackReasoningInputs', 'SAMResize',
+    'CLIPInputs', 'LoadEmptyAnnotations', 'LoadReasoningAnnotations', 'PackSemiSegInputs',
+    'StrongViews', 'PackReasoningInputs', 'SAMResize',
     'SampleQueries', 'queries_of', 'square_resize'
 ]

@@ -1,3 +1,4 @@
 from .cora import CORASegmentor
+from .unimatch import UniMatch
 
-__all__ = ['CORASegmentor']
+__all__ = ['CORASegmentor', 'UniMatch']

@@ -1,0 +1,26 @@
+# UniMatch on the toy city's 1/30 partition: the FCN, schedule and labeled images per step (4)
+# of configs/toy/fcn_r18-tiny_toy-city-1-30.py, plus 4 unlabeled images per step.
+_base_ = [
+    'mmseg::_base_/default_runtime.py',
+    '../_base_/schedules/toy_600.py',
+    '../_base_/models/fcn_r18-tiny.py',
+    '../_base_/datasets/toy_city_semi.py',
+]
+custom_imports = dict(imports=['mmcora'], allow_failed_imports=False)
+segmentor = {{_base_.model}}
+model = dict(
+    _delete_=True,
+    type='UniMatch',
+    segmentor=segmentor,
+    data_preprocessor=dict(
+        type='SemiSegDataPreProcessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True,
+        size=(128, 128),
+        pad_val=0,
+        seg_pad_val=255),
+    # UniMatch's setting outside Cityscapes. Cityscapes' 0 was worse here: toy val mIoU 34.5
+    # vs 41.4 after 600 iterations (a from-scratch net's early pseudo-labels are poor).
+    semi_train_cfg=dict(conf_thresh=0.95))
+env_cfg = dict(cudnn_benchmark=False)

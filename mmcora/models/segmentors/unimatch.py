@@ -1,0 +1,172 @@
+"""UniMatch (Yang et al., CVPR 2023) around any mmseg ``EncoderDecoder``.
+
+One training step on ``Bl`` labeled and ``Bu`` unlabeled images (each unlabeled image comes
+as a weak view and two pixel-aligned strong views):
+
+1. labeled and weak views go through the network together; the decode head also sees the
+   features with channel dropout (feature perturbation, ``fp``);
+2. weak predictions, detached, are the pseudo-labels (with their confidence);
+3. each strong view gets a CutMix box (probability ``cutmix_prob``) pasted from another
+   unlabeled image of the batch, and the pseudo-label, confidence and ignore map are mixed
+   the same way (the UniMatch author mixes with a shuffled batch; we roll it by one so that
+   the source is always another image);
+4. ``loss = (sup + w_s1 * s1 + w_s2 * s2 + w_fp * fp) / 2`` with ``(1, .25, .25, .5)``;
+   unlabeled terms are per-pixel CE over pixels with confidence >= ``conf_thresh`` and
+   summed over the batch's non-ignored pixels.
+
+The network itself is the teacher (UniMatch v1 has no EMA model); ``predict`` is the wrapped
+segmentor's (e.g. sliding-window inference).
+"""
+from typing import Dict, List, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModel
+from mmseg.models.utils import resize
+from mmseg.registry import MODELS
+from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig, SampleList
+
+
+@MODELS.register_module()
+class UniMatch(BaseModel):
+    """Semi-supervised training of an mmseg segmentor with UniMatch.
+
+    Args:
+        segmentor: Config of the ``EncoderDecoder`` to train (its own ``data_preprocessor``
+            is not used; this wrapper's ``SemiSegDataPreProcessor`` feeds it).
+        semi_train_cfg: ``conf_thresh`` (0.95; 0 for Cityscapes), ``fp_dropout`` (0.5),
+            ``cutmix_prob`` (0.5), ``cutmix_area`` ((0.02, 0.4) of the image),
+            ``cutmix_ratio`` ((0.3, 1 / 0.3)), ``weights`` (sup, s1, s2, fp) =
+            (1, .25, .25, .5), ``normalizer`` (2.0).
+        data_preprocessor: ``SemiSegDataPreProcessor`` config.
+    """
+
+    def __init__(self, segmentor: ConfigType, semi_train_cfg: OptConfigType = None,
+                 data_preprocessor: OptConfigType = None, init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        segmentor = dict(segmentor)
+        segmentor.pop('data_preprocessor', None)
+        self.segmentor = MODELS.build(segmentor)
+        self.semi_train_cfg = dict(conf_thresh=0.95, fp_dropout=0.5, cutmix_prob=0.5,
+                                   cutmix_area=(0.02, 0.4), cutmix_ratio=(0.3, 1 / 0.3),
+                                   weights=(1.0, 0.25, 0.25, 0.5), normalizer=2.0)
+        self.semi_train_cfg.update(semi_train_cfg or {})
+        self._register_load_state_dict_pre_hook(self._accept_plain_segmentor_keys)
+
+    @staticmethod
+    def _accept_plain_segmentor_keys(state_dict: dict, prefix: str, *args) -> None:
+        """Let ``load_from`` take a checkpoint of the wrapped segmentor alone.
+
+        A supervised mmseg checkpoint has ``backbone.*``/``decode_head.*`` keys; UniMatch's
+        are ``segmentor.*``. Without any ``segmentor.`` key, prefix them (in place, as
+        PyTorch's pre-hooks do), so a supervised model can warm-start UniMatch.
+        """
+        ours = prefix + 'segmentor.'
+        if any(k.startswith(ours) for k in state_dict):
+            return
+        for key in [k for k in state_dict if k.startswith(prefix)]:
+            state_dict[ours + key[len(prefix):]] = state_dict.pop(key)
+
+    # ------------------------------------------------------------------ steps
+    def forward(self, inputs, data_samples=None, mode: str = 'tensor'):
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.segmentor.predict(inputs, data_samples)
+        return self.segmentor._forward(inputs, data_samples)
+
+    def decode(self, feats: List[torch.Tensor], size: Tuple[int, int]) -> torch.Tensor:
+        """Decode-head logits resized to ``size`` (B, C, H, W)."""
+        head = self.segmentor.decode_head
+        return resize(head(feats), size=size, mode='bilinear', align_corners=head.align_corners)
+
+    def loss(self, inputs: Dict[str, torch.Tensor], data_samples: Dict[str, SampleList]) -> dict:
+        cfg = self.semi_train_cfg
+        img_x, views = inputs['sup'], inputs['unsup']
+        img_w, strong = views[0], views[1:]
+        num_x, size = img_x.shape[0], img_x.shape[-2:]
+        feats = self.segmentor.extract_feat(torch.cat([img_x, img_w]))
+        # feature perturbation: the head also sees channel-dropped features (UniMatch's fp)
+        dropped = [F.dropout2d(f, cfg['fp_dropout'], training=True) for f in feats]
+        logits, logits_fp = self.decode(
+            [torch.cat([f, d]) for f, d in zip(feats, dropped)], size).chunk(2)
+        losses = self.loss_by_gt([f[:num_x] for f in feats], logits[:num_x],
+                                 data_samples['sup'])
+        pseudo, conf, ignore = self.get_pseudo_labels(logits[num_x:], data_samples['unsup'])
+        losses.update(self.loss_by_pseudo(strong, logits_fp[num_x:], pseudo, conf, ignore))
+        return losses
+
+    def loss_by_gt(self, feats_x: List[torch.Tensor], logits_x: torch.Tensor,
+                   samples: SampleList) -> dict:
+        """The wrapped segmentor's own decode (and auxiliary) losses on labeled images."""
+        weight = self.semi_train_cfg['weights'][0] / self.semi_train_cfg['normalizer']
+        head = self.segmentor.decode_head
+        losses = {f'sup.{k}': (v * weight if 'loss' in k else v)
+                  for k, v in head.loss_by_feat(logits_x, samples).items()}
+        if self.segmentor.with_auxiliary_head:
+            aux = self.segmentor._auxiliary_head_forward_train(feats_x, samples)
+            losses.update({f'sup.{k}': (v * weight if 'loss' in k else v)
+                           for k, v in aux.items()})
+        return losses
+
+    @torch.no_grad()
+    def get_pseudo_labels(self, logits_w: torch.Tensor, samples: SampleList
+                          ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Pseudo-label (Bu, H, W), its confidence, and the ignore map (255 = padding)."""
+        conf, pseudo = logits_w.detach().softmax(dim=1).max(dim=1)
+        ignore = torch.stack([s.gt_sem_seg.data[0] for s in samples]).to(pseudo.device)
+        return pseudo, conf, ignore
+
+    def cutmix_boxes(self, num: int, size: Tuple[int, int], device) -> torch.Tensor:
+        """(num, H, W) bool boxes; a box is empty with probability 1 - ``cutmix_prob``."""
+        cfg = self.semi_train_cfg
+        h, w = size
+        boxes = torch.zeros((num, h, w), dtype=torch.bool, device=device)
+        for i in range(num):
+            if float(torch.rand(1)) > cfg['cutmix_prob']:
+                continue
+            area = float(torch.empty(1).uniform_(*cfg['cutmix_area'])) * h * w
+            low, high = cfg['cutmix_ratio']
+            ratio = float(torch.exp(torch.empty(1).uniform_(torch.log(torch.tensor(low)),
+                                                            torch.log(torch.tensor(high)))))
+            bw, bh = min(w, int((area * ratio)**0.5)), min(h, int((area / ratio)**0.5))
+            x = int(torch.randint(0, w - bw + 1, (1, )))
+            y = int(torch.randint(0, h - bh + 1, (1, )))
+            boxes[i, y:y + bh, x:x + bw] = True
+        return boxes
+
+    def loss_by_pseudo(self, strong: torch.Tensor, logits_fp: torch.Tensor, pseudo: torch.Tensor,
+                       conf: torch.Tensor, ignore: torch.Tensor) -> dict:
+        """CutMixed strong-view losses and the feature-perturbation loss.
+
+        Args:
+            strong: (V, Bu, 3, H, W) strong views.
+            logits_fp: (Bu, C, H, W) logits of the dropped features of the weak views.
+            pseudo, conf, ignore: (Bu, H, W) from :meth:`get_pseudo_labels`.
+        """
+        cfg = self.semi_train_cfg
+        num, size = strong.shape[1], strong.shape[-2:]
+        source = torch.roll(torch.arange(num, device=strong.device), 1)
+        mixed_imgs, targets = [], []
+        for view in strong:
+            box = self.cutmix_boxes(num, size, strong.device)
+            mixed_imgs.append(torch.where(box[:, None], view[source], view))
+            targets.append(tuple(torch.where(box, t[source], t) for t in (pseudo, conf, ignore)))
+        feats = self.segmentor.extract_feat(torch.cat(mixed_imgs))
+        logits_s = self.decode(feats, size).chunk(len(strong))
+        losses = {}
+        weights = cfg['weights'][1:]
+        for i, (logits, (target, confidence, ignored)) in enumerate(zip(logits_s, targets)):
+            losses[f'unsup.loss_s{i + 1}'] = self.masked_ce(
+                logits, target, confidence, ignored) * weights[min(i, 1)] / cfg['normalizer']
+        losses['unsup.loss_fp'] = self.masked_ce(logits_fp, pseudo, conf,
+                                                 ignore) * weights[2] / cfg['normalizer']
+        return losses
+
+    def masked_ce(self, logits: torch.Tensor, target: torch.Tensor, conf: torch.Tensor,
+                  ignore: torch.Tensor) -> torch.Tensor:
+        """CE over confident pixels, normalised by the number of non-ignored pixels."""
+        valid = ignore != 255
+        loss = F.cross_entropy(logits, target, reduction='none')
+        keep = ((conf >= self.semi_train_cfg['conf_thresh']) & valid).float()
+        return (loss * keep).sum() / valid.sum().clamp(min=1)

@@ -1,0 +1,70 @@
+"""DataFilesCheckHook: a missing listed file stops training before the first iteration."""
+import glob
+import os
+import os.path as osp
+import shutil
+
+import pytest
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+import mmcora  # noqa: F401
+
+from ..conftest import REPO
+
+CONFIG = osp.join(REPO, 'configs', 'unimatch', 'unimatch_fcn-r18-tiny_toy-city-1-30.py')
+
+
+def _runner(root, spec, work_dir):
+    cfg = Config.fromfile(CONFIG)
+    for dataset in cfg.train_dataloader.dataset.datasets + [cfg.val_dataloader.dataset]:
+        dataset.update(data_root=root, toy_city=spec)
+    cfg.train_dataloader.update(num_workers=0, persistent_workers=False)
+    cfg.val_dataloader.update(num_workers=0, persistent_workers=False)
+    cfg.test_dataloader = cfg.val_dataloader
+    cfg.train_cfg.max_iters = 1
+    cfg.work_dir = str(work_dir)
+    return Runner.from_cfg(cfg)
+
+
+def test_missing_listed_files_stop_training_before_it_starts(toy_city_root, toy_city_spec,
+                                                             tmp_path):
+    root = str(tmp_path / 'toy_city')
+    shutil.copytree(toy_city_root, root)
+    unlabeled = open(osp.join(root, 'splits', '1_30', 'unlabeled.txt')).read().split()
+    os.remove(osp.join(root, 'leftImg8bit', 'train', unlabeled[4] + '_leftImg8bit.png'))
+    labeled = open(osp.join(root, 'splits', '1_30', 'labeled.txt')).read().split()
+    os.remove(osp.join(root, 'gtFine', 'train', labeled[0] + '_gtFine_labelTrainIds.png'))
+    runner = _runner(root, toy_city_spec, tmp_path / 'work')
+    with pytest.raises(FileNotFoundError) as error:
+        runner.train()
+    message = str(error.value)
+    assert (f'splits/1_30/labeled.txt line 1 -> {root}/gtFine/train/{labeled[0]}'
+            f'_gtFine_labelTrainIds.png' in message)
+    assert (f'splits/1_30/unlabeled.txt line 5 -> {root}/leftImg8bit/train/{unlabeled[4]}'
+            f'_leftImg8bit.png' in message)
+    assert runner.iter == 0 and not glob.glob(str(tmp_path / 'work' / '*.pth'))
+
+
+def test_unlabeled_images_need_no_label_maps(toy_city_root, toy_city_spec, tmp_path):
+    from mmcora.engine.hooks import leaf_datasets, missing_files
+    root = str(tmp_path / 'toy_city')
+    shutil.copytree(toy_city_root, root)
+    unlabeled = open(osp.join(root, 'splits', '1_30', 'unlabeled.txt')).read().split()
+    os.remove(osp.join(root, 'gtFine', 'train', unlabeled[0] + '_gtFine_labelTrainIds.png'))
+    runner = _runner(root, toy_city_spec, tmp_path / 'work')
+    datasets = list(leaf_datasets(runner.train_dataloader.dataset))
+    assert len(datasets) == 2 and [missing_files(d) for d in datasets] == [[], []]
+
+
+def test_wrong_data_root_names_the_list(tmp_path):
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import DATASETS
+    init_default_scope('mmseg')
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'unimatch',
+                                   'unimatch_deeplabv3plus-r101_cityscapes-1-8.py'))
+    labeled = cfg.train_dataloader.dataset.datasets[0]
+    labeled.data_root = str(tmp_path / 'nowhere')
+    # mmseg's own check, at build time: an AssertionError naming the list
+    with pytest.raises(AssertionError, match=r'nowhere/splits/1_8/labeled\.txt'):
+        DATASETS.build(labeled)

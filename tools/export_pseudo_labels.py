@@ -1,0 +1,130 @@
+"""Export pseudo-labels and confidence maps of a segmentor over a list of (unlabeled) images.
+
+    python tools/export_pseudo_labels.py CONFIG CHECKPOINT --ann-file splits/1_30/unlabeled.txt \
+        --out data/cityscapes/pseudo/unimatch_1_30 [--img-dir leftImg8bit/train]
+    python -m torch.distributed.run --nproc_per_node 4 tools/export_pseudo_labels.py ... \
+        --launcher pytorch
+
+For every image ``<name>`` of the list it writes ``<out>/<name>_pseudo.png`` (label ids,
+uint8) and ``<out>/<name>_conf.png`` (maximum softmax probability x 255, uint8), using the
+model's own test mode (e.g. sliding-window inference). Files are written under a temporary
+name and renamed, and an image whose two files exist is skipped: a run that is stopped and
+started again finishes without redoing finished images. With several processes each takes
+every N-th image.
+"""
+import argparse
+import os
+import os.path as osp
+import time
+
+import mmcv
+import numpy as np
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.dataset import Compose, pseudo_collate
+from mmengine.dist import get_dist_info
+from mmengine.registry import init_default_scope
+from mmengine.runner import load_checkpoint
+
+import mmcora  # noqa: F401  registers mmcora's components and checkpoint fixes
+from mmcora.datasets import read_name_list
+from mmcora.engine import setup_cpu_distributed
+from mmseg.registry import MODELS
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('--ann-file', required=True,
+                        help='image list relative to the data root (names without suffix)')
+    parser.add_argument('--out', required=True, help='output directory')
+    parser.add_argument('--data-root', help='default: the config\'s test data_root')
+    parser.add_argument('--img-dir', default='leftImg8bit/train',
+                        help='image directory under the data root')
+    parser.add_argument('--img-suffix', help='default: the config\'s test dataset img_suffix')
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return parser.parse_args()
+
+
+def write_png(path: str, array: np.ndarray) -> None:
+    """Write atomically: a killed run never leaves a truncated file under the final name."""
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    tmp = f'{path}.tmp-{os.getpid()}.png'
+    mmcv.imwrite(array, tmp)
+    os.replace(tmp, path)
+
+
+def remove_stale_tmp(out: str) -> None:
+    """Delete temporary files left by killed runs (their writer process no longer exists)."""
+    for root, _, files in os.walk(out):
+        for name in files:
+            if '.tmp-' not in name:
+                continue
+            pid = int(name.split('.tmp-')[1].split('.')[0])
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os.remove(osp.join(root, name))
+            except PermissionError:  # alive, another user's process
+                pass
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    setup_cpu_distributed(cfg)
+    if args.launcher == 'pytorch' and torch.cuda.is_available():
+        from mmengine.dist import init_dist
+        init_dist('pytorch')
+        args.device = f'cuda:{torch.cuda.current_device()}'
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    rank, world_size = get_dist_info()
+
+    test_set = cfg.test_dataloader.dataset
+    data_root = args.data_root or test_set.get('data_root', '')
+    img_suffix = args.img_suffix or test_set.get('img_suffix', '_leftImg8bit.png')
+    names = read_name_list(osp.join(data_root, args.ann_file))
+    paths = [osp.join(data_root, args.img_dir, name + img_suffix) for name in names]
+    missing = [p for p in paths if not osp.isfile(p)]
+    if missing:
+        raise SystemExit(f'error: {len(missing)} images of {args.ann_file} are missing, '
+                         f'first: {missing[0]}')
+    # the test pipeline without ground truth: unlabeled images have none
+    pipeline = Compose([t for t in test_set.pipeline if t['type'] != 'LoadAnnotations'])
+
+    model = MODELS.build(cfg.model)
+    load_checkpoint(model, args.checkpoint, map_location='cpu')
+    model = model.to(args.device).eval()
+
+    remove_stale_tmp(args.out)
+    done = skipped = 0
+    start = time.perf_counter()
+    for index in range(rank, len(names), world_size):
+        stem = osp.join(args.out, names[index])
+        label_path, conf_path = stem + '_pseudo.png', stem + '_conf.png'
+        if osp.isfile(label_path) and osp.isfile(conf_path):
+            skipped += 1
+            continue
+        data = pipeline(dict(img_path=paths[index], reduce_zero_label=False, seg_fields=[]))
+        with torch.no_grad():
+            sample = model.test_step(pseudo_collate([data]))[0]
+        probs = sample.seg_logits.data.float().softmax(dim=0)
+        conf, label = probs.max(dim=0)
+        write_png(label_path, label.to(torch.uint8).cpu().numpy())
+        write_png(conf_path, (conf * 255).round().to(torch.uint8).cpu().numpy())
+        done += 1
+        if done % 50 == 0:
+            print(f'[rank {rank}] {done} exported, {skipped} skipped', flush=True)
+    print(f'[rank {rank}] exported {done}, skipped {skipped} already done, '
+          f'{time.perf_counter() - start:.1f}s -> {args.out}', flush=True)
+
+
+if __name__ == '__main__':
+    main()
