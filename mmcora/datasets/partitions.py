@@ -63,8 +63,9 @@ def packaged_split_file(dataset: str, split: str, part: str = 'labeled') -> str:
     """Path of a partition list shipped with mmcora.
 
     Args:
-        dataset: ``'cityscapes'``.
-        split: ``'1_30'``, ``'1_16'``, ``'1_8'``, ``'1_4'``, ``'1_2'`` or ``'val'``.
+        dataset: ``'cityscapes'`` or ``'pannuke'``.
+        split: Cityscapes: ``'1_30'``, ``'1_16'``, ``'1_8'``, ``'1_4'``, ``'1_2'`` or
+            ``'val'``; PanNuke: ``'fold{k}/<partition>'`` for training fold k.
         part: ``'labeled'`` or ``'unlabeled'`` (ignored for ``'val'``).
     """
     name = 'val.txt' if split == 'val' else osp.join(split, f'{part}.txt')
