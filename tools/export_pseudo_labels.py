@@ -9,15 +9,13 @@ For every image ``<name>`` of the list it writes ``<out>/<name>_pseudo.png`` (la
 uint8) and ``<out>/<name>_conf.png`` (maximum softmax probability x 255, uint8), using the
 model's own test mode (e.g. sliding-window inference). Files are written under a temporary
 name and renamed, and an image whose two files exist is skipped: a run that is stopped and
-started again finishes without redoing finished images. With several processes each takes
-every N-th image.
+started again finishes without redoing finished images (and overwrites the temporary file of
+the image it was writing). With several processes each takes every N-th image.
 """
 import argparse
-import os
 import os.path as osp
 import time
 
-import mmcv
 import numpy as np
 import torch
 from mmengine.config import Config, DictAction
@@ -29,6 +27,7 @@ from mmengine.runner import load_checkpoint
 import mmcora  # noqa: F401  registers mmcora's components and checkpoint fixes
 from mmcora.datasets import read_name_list
 from mmcora.engine import setup_cpu_distributed
+from mmcora.utils import write_png_atomic
 from mmseg.registry import MODELS
 
 
@@ -48,29 +47,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     return parser.parse_args()
-
-
-def write_png(path: str, array: np.ndarray) -> None:
-    """Write atomically: a killed run never leaves a truncated file under the final name."""
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    tmp = f'{path}.tmp-{os.getpid()}.png'
-    mmcv.imwrite(array, tmp)
-    os.replace(tmp, path)
-
-
-def remove_stale_tmp(out: str) -> None:
-    """Delete temporary files left by killed runs (their writer process no longer exists)."""
-    for root, _, files in os.walk(out):
-        for name in files:
-            if '.tmp-' not in name:
-                continue
-            pid = int(name.split('.tmp-')[1].split('.')[0])
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                os.remove(osp.join(root, name))
-            except PermissionError:  # alive, another user's process
-                pass
 
 
 def main() -> None:
@@ -103,7 +79,6 @@ def main() -> None:
     load_checkpoint(model, args.checkpoint, map_location='cpu')
     model = model.to(args.device).eval()
 
-    remove_stale_tmp(args.out)
     done = skipped = 0
     start = time.perf_counter()
     for index in range(rank, len(names), world_size):
@@ -117,8 +92,10 @@ def main() -> None:
             sample = model.test_step(pseudo_collate([data]))[0]
         probs = sample.seg_logits.data.float().softmax(dim=0)
         conf, label = probs.max(dim=0)
-        write_png(label_path, label.to(torch.uint8).cpu().numpy())
-        write_png(conf_path, (conf * 255).round().to(torch.uint8).cpu().numpy())
+        # fixed temporary names: redoing an image overwrites what a killed run left
+        write_png_atomic(label_path, label.to(torch.uint8).cpu().numpy(), '.tmp-export')
+        write_png_atomic(conf_path, (conf * 255).round().to(torch.uint8).cpu().numpy(),
+                         '.tmp-export')
         done += 1
         if done % 50 == 0:
             print(f'[rank {rank}] {done} exported, {skipped} skipped', flush=True)

@@ -26,6 +26,7 @@ import numpy as np
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
+from ..utils import write_atomic, write_png_atomic
 from .partitions import PACKAGED_SPLITS, PARTITIONS, read_name_list, write_name_list
 
 # Label id = mask channel + 1 for channels 0-4; channel 5 (background) becomes 0. mmseg's
@@ -171,22 +172,6 @@ def png_complete(path: str) -> bool:
         return False
 
 
-def _write_atomic(path: str, data: bytes) -> None:
-    # A temp file renamed into place: an interrupted run never leaves a partial output under
-    # the final name (and '.part' never matches mmseg's '.png' suffix scan).
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    with open(path + '.part', 'wb') as f:
-        f.write(data)
-    os.replace(path + '.part', path)
-
-
-def _write_png(path: str, array: np.ndarray) -> None:
-    ok, data = cv2.imencode('.png', array)
-    if not ok:
-        raise OSError(f'could not encode {path}')
-    _write_atomic(path, data.tobytes())
-
-
 def _count_labels(summary: FoldSummary, labels: np.ndarray, path: str) -> None:
     counts = np.bincount(labels.ravel(), minlength=len(PANNUKE_CLASSES))
     if len(counts) > len(PANNUKE_CLASSES):
@@ -208,8 +193,8 @@ def convert_fold(src: str, dst: str, fold: int, chunk_size: int = 32,
     """Convert one fold to PNG images and label maps, resuming where a run left off.
 
     Images whose image and label PNG are both complete are skipped (their label maps are read
-    back for the counts, and redone if unreadable); the rest are read ``chunk_size`` at a time from the memory-mapped
-    arrays, so memory stays at a few hundred MB whatever the fold size.
+    back for the counts, and redone if unreadable); the rest are read ``chunk_size`` at a time
+    from the memory-mapped arrays, so memory stays at a few hundred MB whatever the fold size.
 
     Args:
         src: PanNuke root holding ``Fold 1``, ``Fold 2``, ``Fold 3``.
@@ -221,7 +206,7 @@ def convert_fold(src: str, dst: str, fold: int, chunk_size: int = 32,
     arrays = open_fold(src, fold)
     names = [sample_name(fold, i) for i in range(len(arrays.tissues))]
     summary = FoldSummary(fold=fold, names=names, tissues=arrays.tissues)
-    _write_atomic(osp.join(dst, 'types', f'fold{fold}.txt'), ''.join(
+    write_atomic(osp.join(dst, 'types', f'fold{fold}.txt'), ''.join(
         f'{name} {tissue}\n' for name, tissue in zip(names, arrays.tissues)).encode())
     write_name_list(osp.join(dst, 'splits', f'fold{fold}', 'all.txt'), names)
 
@@ -243,8 +228,9 @@ def convert_fold(src: str, dst: str, fold: int, chunk_size: int = 32,
                                      f"{arrays.paths['images']} (images {todo[0]}-{todo[-1]})")
             labels = masks_to_labels(np.asarray(arrays.masks[todo]))
             for image, label, i in zip(images, labels, todo):
-                _write_png(out('img_dir', i), np.ascontiguousarray(image[..., ::-1]))  # BGR
-                _write_png(out('ann_dir', i), label)
+                bgr = np.ascontiguousarray(image[..., ::-1])
+                write_png_atomic(out('img_dir', i), bgr)
+                write_png_atomic(out('ann_dir', i), label)
                 _count_labels(summary, label, out('ann_dir', i))
         summary.written += len(todo)
         summary.skipped += len(indices) - len(todo)

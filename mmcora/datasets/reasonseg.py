@@ -24,7 +24,7 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 from mmseg.registry import DATASETS
 
-from ..instructions.objects import encode_rle
+from ..instructions.objects import encode_rle, mask_bbox
 
 IMAGE_SUFFIXES: Tuple[str, ...] = ('.jpg', '.png')
 # LISA's fixed validation prompts (train_ds.py / ValDataset), without the <image> token that
@@ -155,14 +155,6 @@ def instruction_texts(anno: Dict[str, Any], path: str) -> Tuple[List[str], bool]
 def query_text(text: str, is_sentence: bool) -> str:
     """LISA's validation prompt for one instruction."""
     return (SENTENCE_TEMPLATE if is_sentence else PHRASE_TEMPLATE).format(text=text)
-
-
-def mask_bbox(mask: np.ndarray) -> Optional[List[int]]:
-    """``[x0, y0, x1, y1]`` with exclusive x1/y1 (the instruction records' box); None if empty."""
-    ys, xs = np.nonzero(mask)
-    if not len(xs):
-        return None
-    return [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
 
 
 def find_image(json_path: str) -> str:

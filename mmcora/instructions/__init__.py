@@ -1,7 +1,7 @@
 """Instruction engine: turns semantic label maps into reasoning-segmentation instructions."""
 from .builder import LAYOUTS, build_instruction_set, default_output, load_label_map
 from .engine import Draft, InstructionEngine
-from .objects import SceneObject, decode_rle, encode_rle, extract_objects
+from .objects import SceneObject, decode_rle, encode_rle, extract_objects, mask_bbox
 from .query_bank import QueryBank
 from .records import (ImageInstructions, InstructionFileError, ObjectRef, Query,
                       read_instruction_file, write_instruction_file)
@@ -10,6 +10,6 @@ from .relations import RelationRules, relations_between, unique_relations
 __all__ = [
     'LAYOUTS', 'Draft', 'ImageInstructions', 'InstructionEngine', 'InstructionFileError',
     'ObjectRef', 'Query', 'QueryBank', 'RelationRules', 'SceneObject', 'build_instruction_set',
-    'decode_rle', 'default_output', 'encode_rle', 'extract_objects', 'load_label_map',
+    'decode_rle', 'default_output', 'encode_rle', 'extract_objects', 'load_label_map', 'mask_bbox',
     'read_instruction_file', 'relations_between', 'unique_relations', 'write_instruction_file'
 ]

@@ -11,6 +11,7 @@ from mmengine.logging import print_log
 from ..datasets.pannuke import PANNUKE_CLASSES
 from ..datasets.partitions import read_name_list
 from .engine import ENGINE_VERSION, Draft, InstructionEngine
+from .objects import mask_bbox
 from .records import ImageInstructions, make_header, write_instruction_file
 from .vocabulary import VOCABULARIES
 
@@ -72,9 +73,8 @@ def _llm_requests(engine: InstructionEngine, drafts: Sequence[Draft], label_map:
                              mask_to_polygons)
 
     def info(class_id: int, mask: np.ndarray) -> ObjectInfo:
-        ys, xs = np.nonzero(mask)
-        bbox = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
-        return ObjectInfo(engine.class_names[class_id], bbox, mask_to_polygons(mask))
+        return ObjectInfo(engine.class_names[class_id], tuple(mask_bbox(mask)),
+                          mask_to_polygons(mask))
 
     requests = []
     regions = {}  # class id -> ObjectInfo of its whole region, made once per image

@@ -89,6 +89,14 @@ def class_areas(label_map: np.ndarray, ignore_index: int = 255) -> Dict[int, int
     return {int(v): int(c) for v, c in zip(values, counts) if v != ignore_index}
 
 
+def mask_bbox(mask: np.ndarray) -> Optional[List[int]]:
+    """``[x0, y0, x1, y1]`` of a mask's pixels with exclusive x1/y1; None if it is empty."""
+    ys, xs = np.nonzero(mask)
+    if not len(xs):
+        return None
+    return [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
+
+
 def encode_rle(mask: np.ndarray) -> Dict[str, list]:
     """Row-major run-length encoding: ``{'size': [h, w], 'counts': [zeros, ones, ...]}``."""
     flat = np.asarray(mask, dtype=bool).ravel()

@@ -26,18 +26,7 @@ val_dataloader = dict(
         all_texts=False,
         test_mode=True,
         pipeline=test_pipeline))
-test_dataloader = dict(
-    batch_size=1,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='test',
-        all_texts=False,
-        test_mode=True,
-        pipeline=test_pipeline))
+test_dataloader = dict(val_dataloader, dataset=dict(val_dataloader['dataset'], split='test'))
 val_evaluator = dict(type='ReasoningIoUMetric')
 test_evaluator = val_evaluator
 val_cfg = dict(type='ValLoop')
