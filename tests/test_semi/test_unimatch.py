@@ -165,3 +165,32 @@ def test_supervised_checkpoint_warm_starts_unimatch(semi_batch, tmp_path):
     load_checkpoint(again, own, strict=True)
     assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(),
                                                   model.state_dict().values()))
+
+
+def test_gt_pseudo_label_diagnostic_uses_the_label_maps(semi_batch, toy_city_root, toy_city_spec):
+    cfg, empty_batch = semi_batch
+    gt_cfg = Config.fromfile(osp.join(REPO, 'configs', 'unimatch',
+                                      'unimatch-gt-pseudo-labels_fcn-r18-tiny_toy-city-1-30.py'))
+    unlabeled = DATASETS.build(dict(gt_cfg.train_dataloader.dataset.datasets[1],
+                                    data_root=toy_city_root, toy_city=toy_city_spec,
+                                    ann_file='splits/1_4/unlabeled.txt'))
+    labeled = DATASETS.build(dict(cfg.train_dataloader.dataset.datasets[0],
+                                  data_root=toy_city_root, toy_city=toy_city_spec,
+                                  ann_file='splits/1_4/labeled.txt'))
+    model = MODELS.build(gt_cfg.model)
+    data = model.data_preprocessor(
+        pseudo_collate([labeled[0], labeled[1], unlabeled[0], unlabeled[1]]), True)
+    samples = data['data_samples']['unsup']
+    label_maps = torch.stack([s.gt_sem_seg.data[0] for s in samples]).long()
+    assert (label_maps != 255).any() and len(label_maps.unique()) > 3  # real classes
+    logits = torch.randn(2, 19, *label_maps.shape[-2:])
+    pseudo, conf, ignore = model.get_pseudo_labels(logits, samples)
+    valid = label_maps != 255
+    assert torch.equal(pseudo[valid], label_maps[valid]) and torch.equal(ignore, label_maps)
+    assert (conf == 1).all()
+    losses = model(**data, mode='loss')
+    assert all(torch.isfinite(v) for k, v in losses.items() if 'loss' in k)
+    # images of LoadEmptyAnnotations have no label map: refused, naming the image
+    empty = model.data_preprocessor(empty_batch, True)['data_samples']['unsup']
+    with pytest.raises(ValueError, match='came through LoadEmptyAnnotations'):
+        model.get_pseudo_labels(logits, empty)

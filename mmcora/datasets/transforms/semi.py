@@ -30,6 +30,7 @@ class LoadEmptyAnnotations(BaseTransform):
 
     def transform(self, results: dict) -> dict:
         results['gt_seg_map'] = np.zeros(results['img'].shape[:2], np.uint8)
+        results['seg_map_path'] = None  # packed into the metainfo: no label map was read
         results.setdefault('seg_fields', []).append('gt_seg_map')
         return results
 

@@ -1,4 +1,4 @@
 from .cora import CORASegmentor
-from .unimatch import UniMatch
+from .unimatch import UniMatch, UniMatchGTPseudoLabels
 
-__all__ = ['CORASegmentor', 'UniMatch']
+__all__ = ['CORASegmentor', 'UniMatch', 'UniMatchGTPseudoLabels']

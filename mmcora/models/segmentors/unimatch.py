@@ -170,3 +170,28 @@ class UniMatch(BaseModel):
         loss = F.cross_entropy(logits, target, reduction='none')
         keep = ((conf >= self.semi_train_cfg['conf_thresh']) & valid).float()
         return (loss * keep).sum() / valid.sum().clamp(min=1)
+
+
+@MODELS.register_module()
+class UniMatchGTPseudoLabels(UniMatch):
+    """UniMatch trained with the unlabeled images' ground truth as pseudo-labels (a diagnostic).
+
+    Everything else is UniMatch's (views, CutMix, fp branch, weights, ``/ 2``), so the gap
+    between this upper bound and UniMatch measures what its own pseudo-labels cost, and the gap
+    between this and the plain segmentor trained on all labels measures what the unlabeled-branch
+    machinery costs. The unlabeled pipeline must load the label maps (``LoadAnnotations``
+    instead of ``LoadEmptyAnnotations``); their void and padded pixels (255) are ignored.
+    """
+
+    @torch.no_grad()
+    def get_pseudo_labels(self, logits_w: torch.Tensor, samples: SampleList
+                          ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The label map (Bu, H, W) (void set to 0), confidence 1, and the map itself as ignore."""
+        empty = [s.img_path for s in samples if s.get('seg_map_path', '') is None]
+        if empty:
+            raise ValueError(f'UniMatchGTPseudoLabels needs the label maps of the unlabeled '
+                             f'images, but {empty[0]} came through LoadEmptyAnnotations: use '
+                             f'LoadAnnotations in the unlabeled pipeline')
+        labels = torch.stack([s.gt_sem_seg.data[0] for s in samples]).to(logits_w.device).long()
+        pseudo = labels.masked_fill(labels == 255, 0)
+        return pseudo, torch.ones_like(logits_w[:, 0]), labels
