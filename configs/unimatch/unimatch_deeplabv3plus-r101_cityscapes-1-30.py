@@ -15,14 +15,7 @@ model = dict(
     _delete_=True,
     type='UniMatch',
     segmentor=segmentor,
-    data_preprocessor=dict(
-        type='SemiSegDataPreProcessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True,
-        size=(801, 801),
-        pad_val=0,
-        seg_pad_val=255),
+    data_preprocessor=dict(size=(801, 801)),  # the segmentor's, split by branch
     semi_train_cfg=dict(conf_thresh=0.0))
 max_iters = 86160
 optim_wrapper = dict(

@@ -13,6 +13,7 @@ PanNuke ships three folds of 256x256 H&E patches as numpy arrays
 Names in the lists are relative to ``data_prefix`` (``fold1/fold1_0000``), mmseg's
 ``ann_file`` form (see :mod:`mmcora.datasets.partitions`).
 """
+import functools
 import json
 import math
 import os
@@ -345,17 +346,22 @@ def write_fold_partitions(dst: str, fold: int, seed: int = 0
 
 def convert_pannuke(src: str, dst: str, folds: Iterable[int] = (1, 2, 3), train_fold: int = 1,
                     seed: int = 0, chunk_size: int = 32,
-                    progress: Optional[Callable[[int], None]] = None
+                    progress: Optional[Callable[[int, int, int], None]] = None
                     ) -> Tuple[Dict[int, FoldSummary], Dict[str, Tuple[List[str], List[str]]]]:
     """Convert folds and write the training fold's partitions.
 
     The training fold need not be among ``folds`` if an earlier run converted it.
 
+    Args:
+        progress: Called as ``progress(fold, fold_images, images_done)`` after each step.
+
     Returns:
         ``({fold: summary}, {partition: (labeled, unlabeled)})``.
     """
-    folds = list(dict.fromkeys(folds))
-    for fold in folds:  # validate all folds before the long conversion of the first
-        open_fold(src, fold)
-    summaries = {fold: convert_fold(src, dst, fold, chunk_size, progress) for fold in folds}
+    # validate all folds before the long conversion of the first
+    totals = {fold: len(open_fold(src, fold).tissues) for fold in dict.fromkeys(folds)}
+    summaries = {}
+    for fold, total in totals.items():
+        report = None if progress is None else functools.partial(progress, fold, total)
+        summaries[fold] = convert_fold(src, dst, fold, chunk_size, report)
     return summaries, write_fold_partitions(dst, train_fold, seed)

@@ -21,6 +21,7 @@ import numpy as np
 
 import mmcora  # noqa: F401  registers the datasets, so --dataset-type may name mmcora's
 from mmcora.datasets import read_name_list
+from mmcora.instructions import load_label_map
 from mmseg.registry import DATASETS
 
 VOID = 255
@@ -40,22 +41,14 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def read_label(path: str) -> np.ndarray:
-    image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if image is None or image.ndim != 2:
-        raise SystemExit(f'error: {path} is not a single-channel PNG')
-    return image
-
-
 def count(names: List[str], args: argparse.Namespace, num_classes: int) -> Dict[str, np.ndarray]:
     """Pixel counts per class: ground truth, predicted, both, and the confident ones."""
     counts = {k: np.zeros(num_classes, np.int64)
               for k in ('gt', 'pred', 'hit', 'kept_pred', 'kept_hit')}
-    kept_total = kept_right = valid_total = 0
     for name in names:
-        gt = read_label(osp.join(args.data_root, args.seg_dir, name + args.seg_suffix))
-        pseudo = read_label(osp.join(args.pseudo_dir, name + '_pseudo.png'))
-        conf = read_label(osp.join(args.pseudo_dir, name + '_conf.png'))
+        gt = load_label_map(osp.join(args.data_root, args.seg_dir, name + args.seg_suffix))
+        pseudo = load_label_map(osp.join(args.pseudo_dir, name + '_pseudo.png'))
+        conf = load_label_map(osp.join(args.pseudo_dir, name + '_conf.png'))
         if not gt.shape == pseudo.shape == conf.shape:
             raise SystemExit(f'error: {name}: ground truth {gt.shape}, pseudo-label '
                              f'{pseudo.shape} and confidence {conf.shape} differ in size')
@@ -70,10 +63,6 @@ def count(names: List[str], args: argparse.Namespace, num_classes: int) -> Dict[
                                   ('kept_hit', gt, kept & right)):
             counts[key] += np.bincount(labels if mask is None else labels[mask],
                                        minlength=num_classes)
-        valid_total += gt.size
-        kept_total += int(kept.sum())
-        kept_right += int((kept & right).sum())
-    counts['totals'] = np.array([valid_total, kept_total, kept_right])
     return counts
 
 
@@ -91,7 +80,7 @@ def summarise(counts: Dict[str, np.ndarray], classes: List[str]) -> dict:
             iou=pct(counts['hit'][c], counts['gt'][c] + counts['pred'][c] - counts['hit'][c]),
             kept_coverage=pct(counts['kept_hit'][c], counts['gt'][c]),
             kept_precision=pct(counts['kept_hit'][c], counts['kept_pred'][c]))
-    valid, kept, kept_right = counts['totals']
+    valid, kept, kept_right = (counts[k].sum() for k in ('gt', 'kept_pred', 'kept_hit'))
     ious = [v['iou'] for v in per_class.values()]
     return dict(per_class=per_class, pixel_accuracy=pct(counts['hit'].sum(), valid),
                 miou=round(float(np.mean(ious)), 2) if ious else None,

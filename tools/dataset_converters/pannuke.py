@@ -13,25 +13,22 @@ import argparse
 import os.path as osp
 import sys
 from collections import Counter
-from typing import Dict, List, Tuple
+from typing import Callable, Dict, List, Tuple
 
-from mmcora.datasets.pannuke import (PANNUKE_CLASSES, FoldSummary, convert_fold, open_fold,
-                                     packaged_mismatch, read_tissue_types,
-                                     write_fold_partitions)
+from mmcora.datasets.pannuke import (PANNUKE_CLASSES, FoldSummary, convert_pannuke,
+                                     packaged_mismatch, read_tissue_types)
 
 
-def convert_with_progress(src: str, dst: str, fold: int, total: int,
-                          chunk_size: int) -> FoldSummary:
-    """Convert one fold of ``total`` images, reporting progress on stderr."""
-    done = 0
+def progress_printer() -> Callable[[int, int, int], None]:
+    """A ``convert_pannuke`` progress callback printing ``fold{k}: done/total`` on stderr."""
+    done: Counter = Counter()
 
-    def report(count: int) -> None:
-        nonlocal done
-        done += count
-        print(f'\rfold{fold}: {done}/{total}', end='\n' if done == total else '',
+    def report(fold: int, total: int, count: int) -> None:
+        done[fold] += count
+        print(f'\rfold{fold}: {done[fold]}/{total}', end='\n' if done[fold] == total else '',
               file=sys.stderr, flush=True)
 
-    return convert_fold(src, dst, fold, chunk_size=chunk_size, progress=report)
+    return report
 
 
 def print_classes(summary: FoldSummary) -> None:
@@ -84,14 +81,10 @@ def main() -> None:
         raise SystemExit(f'error: --train-fold {args.train_fold} is neither in --folds nor '
                          f'converted before ({types_file} is missing)')
     try:
-        # Validate every fold first: a bad fold 3 should not surface after fold 1 is done.
-        totals = {fold: len(open_fold(args.src, fold).tissues)
-                  for fold in dict.fromkeys(args.folds)}
-        summaries = {fold: convert_with_progress(args.src, args.dst, fold, total,
-                                                 args.chunk_size)
-                     for fold, total in totals.items()}
+        # Validates every fold first: a bad fold 3 should not surface after fold 1 is done.
+        summaries, parts = convert_pannuke(args.src, args.dst, args.folds, args.train_fold,
+                                           args.seed, args.chunk_size, progress_printer())
         # The training fold may come from an earlier run; its types file is the record.
-        parts = write_fold_partitions(args.dst, args.train_fold, args.seed)
         train_tissue_of = dict(zip(*read_tissue_types(types_file)))
     except (FileNotFoundError, ValueError) as error:
         raise SystemExit(f'error: {error}')

@@ -32,20 +32,23 @@ class UniMatch(BaseModel):
     """Semi-supervised training of an mmseg segmentor with UniMatch.
 
     Args:
-        segmentor: Config of the ``EncoderDecoder`` to train (its own ``data_preprocessor``
-            is not used; this wrapper's ``SemiSegDataPreProcessor`` feeds it).
+        segmentor: Config of the ``EncoderDecoder`` to train.
         semi_train_cfg: ``conf_thresh`` (0.95; 0 for Cityscapes), ``fp_dropout`` (0.5),
             ``cutmix_prob`` (0.5), ``cutmix_area`` ((0.02, 0.4) of the image),
             ``cutmix_ratio`` ((0.3, 1 / 0.3)), ``weights`` (sup, s1, s2, fp) =
             (1, .25, .25, .5), ``normalizer`` (2.0).
-        data_preprocessor: ``SemiSegDataPreProcessor`` config.
+        data_preprocessor: Keys overriding the segmentor's own ``data_preprocessor`` (e.g.
+            ``size``), whose normalisation and padding are kept and whose type becomes
+            ``SemiSegDataPreProcessor`` unless a ``type`` is given here.
     """
 
     def __init__(self, segmentor: ConfigType, semi_train_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None, init_cfg: OptMultiConfig = None) -> None:
-        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         segmentor = dict(segmentor)
-        segmentor.pop('data_preprocessor', None)
+        # one normalisation for both: a supervised checkpoint warm-starts UniMatch unchanged
+        preprocessor = {**(segmentor.pop('data_preprocessor', None) or {}),
+                        'type': 'SemiSegDataPreProcessor', **(data_preprocessor or {})}
+        super().__init__(data_preprocessor=preprocessor, init_cfg=init_cfg)
         self.segmentor = MODELS.build(segmentor)
         self.semi_train_cfg = dict(conf_thresh=0.95, fp_dropout=0.5, cutmix_prob=0.5,
                                    cutmix_area=(0.02, 0.4), cutmix_ratio=(0.3, 1 / 0.3),
