@@ -32,17 +32,27 @@ class DatasetLayout:
     object_classes: Tuple[str, ...]
     ground_classes: Tuple[str, ...]
     vocabulary: str
+    instance_suffix: Optional[str] = None
+    instance_classes: Tuple[str, ...] = ()
 
     def paths(self, data_root: str, split: str, name: str) -> Tuple[str, str]:
         return (osp.join(data_root, self.img_dir.format(split=split), name + self.img_suffix),
                 osp.join(data_root, self.seg_dir.format(split=split), name + self.seg_suffix))
+
+    def instance_path(self, data_root: str, split: str, name: str) -> Optional[str]:
+        """The instance map's path beside the label map, or None if the layout has none."""
+        if self.instance_suffix is None:
+            return None
+        return osp.join(data_root, self.seg_dir.format(split=split), name + self.instance_suffix)
 
 
 LAYOUTS: Dict[str, DatasetLayout] = {
     'cityscapes': DatasetLayout(
         'leftImg8bit/{split}', '_leftImg8bit.png', 'gtFine/{split}', '_gtFine_labelTrainIds.png',
         CITYSCAPES_CLASSES, GROUND_THINGS + ('pole', 'traffic light', 'traffic sign'),
-        GROUND_THINGS + ('pole',), 'cityscapes'),
+        GROUND_THINGS + ('pole',), 'cityscapes',
+        # Cityscapes' classes with instances (hasInstances in cityscapesscripts' labels).
+        instance_suffix='_gtFine_instanceIds.png', instance_classes=GROUND_THINGS),
     # Names carry the fold (fold1/fold1_0000), so the directories take no split. Nuclei lie
     # in the section plane: no ground contact, hence no in-front-of/behind relations.
     'pannuke': DatasetLayout('img_dir', '.png', 'ann_dir', '.png', PANNUKE_CLASSES,
@@ -50,13 +60,34 @@ LAYOUTS: Dict[str, DatasetLayout] = {
 }
 
 
-def load_label_map(path: str) -> np.ndarray:
+def load_label_map(path: str, what: str = 'label map') -> np.ndarray:
+    """Read a one-channel label (or instance) map as stored (uint8 or uint16).
+
+    Raises:
+        FileNotFoundError: The file is missing or unreadable (named).
+        ValueError: The file has more than one channel.
+    """
     label = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if label is None:
-        raise FileNotFoundError(f'label map missing or unreadable: {path}')
+        raise FileNotFoundError(f'{what} missing or unreadable: {path}')
     if label.ndim != 2:
-        raise ValueError(f'{path}: a label map must have one channel, got shape {label.shape}')
+        raise ValueError(f'{path}: a {what} must have one channel, got shape {label.shape}')
     return label
+
+
+def load_instance_map(path: Optional[str], label_map: np.ndarray) -> Optional[np.ndarray]:
+    """The instance map at ``path`` if it exists (None otherwise), checked against the labels.
+
+    Raises:
+        ValueError: The instance map's size differs from the label map's (both named).
+    """
+    if path is None or not osp.isfile(path):
+        return None
+    instances = load_label_map(path, 'instance map')
+    if instances.shape != label_map.shape:
+        raise ValueError(f'{path}: instance map is {instances.shape}, its label map is '
+                         f'{label_map.shape}')
+    return instances
 
 
 def default_output(data_root: str, ann_file: str) -> str:
@@ -124,13 +155,16 @@ def build_instruction_set(data_root: str, dataset: str, split: str, ann_file: st
         raise FileNotFoundError(f'{len(missing)} label maps listed in {ann_file} are missing, '
                                 f'first: {missing[0]}')
     engine = InstructionEngine(layout.classes, VOCABULARIES[layout.vocabulary],
-                               layout.object_classes, layout.ground_classes, seed=seed,
+                               layout.object_classes, layout.ground_classes,
+                               instance_classes=layout.instance_classes, seed=seed,
                                **engine_kwargs)
     start = time.perf_counter()
-    records, pending = [], []
+    records, pending, with_instances = [], [], 0
     for name, (image_path, seg_path) in zip(names, paths):
         label_map = load_label_map(seg_path)
-        drafts, _ = engine.draft(name, label_map)
+        instance_map = load_instance_map(layout.instance_path(data_root, split, name), label_map)
+        with_instances += instance_map is not None
+        drafts, _ = engine.draft(name, label_map, instance_map)
         rng = engine.rng_for(name + '#text')
         queries = [engine.render(d, rng) for d in drafts]
         if writer is not None:
@@ -154,17 +188,20 @@ def build_instruction_set(data_root: str, dataset: str, split: str, ann_file: st
     header = make_header(dataset, split, layout.classes, ann_file=ann_file, seed=seed,
                          writer='gpt-4o' if writer is not None else 'builtin',
                          engine_version=ENGINE_VERSION,
-                         engine=engine.settings())
+                         engine=engine.settings(), images_with_instance_maps=with_instances)
     write_instruction_file(out, header, records)
     stats = engine.stats
     summary = dict(out=out, images=stats.images, queries=dict(stats.queries),
+                   images_with_instance_maps=with_instances,
                    ambiguous_pairs=stats.ambiguous_pairs,
                    targets_without_relation=stats.targets_without_relation,
                    seconds=round(time.perf_counter() - start, 2))
+    objects = (f'objects from instance maps in {with_instances} of {len(records)} images'
+               if layout.instance_suffix else 'objects from connected components')
     print_log(f'instructions for {len(records)} images of {ann_file} -> {out}: '
-              f'{summary["queries"]} in {summary["seconds"]}s', logger='current')
+              f'{summary["queries"]} ({objects}) in {summary["seconds"]}s', logger='current')
     return summary
 
 
 __all__ = ['LAYOUTS', 'DatasetLayout', 'build_instruction_set', 'default_output',
-           'load_label_map']
+           'load_instance_map', 'load_label_map']

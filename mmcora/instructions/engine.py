@@ -21,7 +21,8 @@ from .vocabulary import (ANSWERS, ATTRIBUTE_TEMPLATES, CONDITIONAL_TEMPLATES, RE
 
 
 # Bump when a change of the engine changes the instructions it makes for the same inputs.
-ENGINE_VERSION = 2
+# 3: objects of instance classes come from the instance map where the data has one.
+ENGINE_VERSION = 3
 
 
 @dataclass
@@ -50,8 +51,11 @@ class InstructionEngine:
     Args:
         class_names: Names of the label ids (index = id).
         vocabulary: Class name -> (description, synonym); classes missing here are skipped.
-        object_classes: Classes whose connected components may be targets and anchors of
-            conditional instructions.
+        object_classes: Classes whose objects may be targets and anchors of conditional
+            instructions.
+        instance_classes: Object classes whose objects are read from the instance map when
+            :meth:`draft` gets one (Cityscapes' classes with instances); other classes, and
+            every class without an instance map, use connected components.
         ground_classes: Object classes that stand on the ground (depth relations).
         mounted_classes: Classes that ride on a ``mount_classes`` object: a rider on its
             bicycle is above it, not behind it.
@@ -71,6 +75,7 @@ class InstructionEngine:
 
     def __init__(self, class_names: Sequence[str], vocabulary: Dict[str, Tuple[str, str]],
                  object_classes: Sequence[str], ground_classes: Sequence[str] = (),
+                 instance_classes: Sequence[str] = (),
                  mounted_classes: Sequence[str] = ('rider', ),
                  mount_classes: Sequence[str] = ('bicycle', 'motorcycle'),
                  seed: int = 0, min_object_area: float = 4e-4, min_object_side: float = 0.03,
@@ -78,11 +83,13 @@ class InstructionEngine:
                  conditional_per_image: int = 4, same_class_anchor: bool = True,
                  ignore_index: int = 255) -> None:
         self.class_names = list(class_names)
-        for name in list(object_classes) + list(ground_classes):
+        for name in list(object_classes) + list(ground_classes) + list(instance_classes):
             if name not in self.class_names:
-                raise ValueError(f'object/ground class {name!r} is not among {self.class_names}')
+                raise ValueError(f'object/ground/instance class {name!r} is not among '
+                                 f'{self.class_names}')
         self.vocabulary = vocabulary
         self.object_ids = [self.class_names.index(n) for n in object_classes]
+        self.instance_ids = [self.class_names.index(n) for n in instance_classes]
         self.rules = RelationRules(
             frozenset(self.class_names.index(n) for n in ground_classes),
             frozenset(self.class_names.index(n) for n in mounted_classes
@@ -107,8 +114,14 @@ class InstructionEngine:
     def rng_for(self, image: str) -> np.random.Generator:
         return np.random.default_rng([self.seed, zlib.crc32(image.encode('utf-8'))])
 
-    def draft(self, image: str, label_map: np.ndarray) -> Tuple[List[Draft], List[SceneObject]]:
+    def draft(self, image: str, label_map: np.ndarray, instance_map: Optional[np.ndarray] = None
+              ) -> Tuple[List[Draft], List[SceneObject]]:
         """Decide the instructions of one image.
+
+        Args:
+            image: Image name (seeds its random choices).
+            label_map: (H, W) class ids.
+            instance_map: (H, W) Cityscapes-style instance ids, or None (components).
 
         Returns:
             The drafts (semantic, attribute, then conditional) and the image's objects.
@@ -122,7 +135,8 @@ class InstructionEngine:
                 drafts += [Draft('semantic', class_id), Draft('attribute', class_id)]
         objects = extract_objects(label_map, self.object_ids,
                                   max(1, int(self.min_object_area * pixels)),
-                                  max(1, math.ceil(self.min_object_side * label_map.shape[0])))
+                                  max(1, math.ceil(self.min_object_side * label_map.shape[0])),
+                                  instance_map, self.instance_ids)
         drafts += self._conditional_drafts(objects, rng)
         return drafts, objects
 

@@ -1,9 +1,16 @@
-"""Objects from semantic label maps: connected components of a class mask.
+"""Objects of a label map: instances where the data has them, connected components otherwise.
 
-Conditional instructions need individual objects, but semantic data sets give one mask per
-class. An object here is a connected component (8-connectivity) of a class mask with at least
-``min_area`` pixels and a box at least ``min_side`` pixels wide and high; smaller specks
-(labelling noise) and slivers (what an occluder leaves of an object) are ignored.
+Conditional instructions need individual objects. Where the data set ships an instance map
+(Cityscapes' ``*_gtFine_instanceIds.png``: ``labelId * 1000 + k`` for each instance of a
+thing class, the bare ``labelId`` for stuff and for *group* regions such as a crowd of cars),
+an object of an instance class is the set of pixels of one instance id >= 1000 inside the
+class mask: two parked cars that touch are two objects, and a car cut in two by a pole in
+front of it is one. Group regions (ids < 1000 inside an instance class) are no single object
+and are left out. Classes without instances (poles, signs), and every class of data without
+an instance map, fall back to connected components (8-connectivity) of the class mask, which
+merge touching objects. Either way an object needs ``min_area`` pixels and a box at least
+``min_side`` pixels wide and high; smaller specks (labelling noise) and slivers (what an
+occluder leaves of an object) are ignored.
 """
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Tuple
@@ -47,37 +54,64 @@ class SceneObject:
         return self.bbox[3]
 
 
+# Smallest instance id of a single object in Cityscapes-style instance maps.
+INSTANCE_ID_OFFSET = 1000
+
+
+def _regions(class_mask: np.ndarray, instance_map: Optional[np.ndarray]) -> Iterable[np.ndarray]:
+    """The masks of the objects in a class mask: per instance id, or per component."""
+    if instance_map is not None:
+        for value in np.unique(instance_map[class_mask]):
+            if value >= INSTANCE_ID_OFFSET:
+                yield class_mask & (instance_map == value)
+        return
+    count, components = cv2.connectedComponents(class_mask.astype(np.uint8), connectivity=8)
+    for comp in range(1, count):
+        yield components == comp
+
+
 def extract_objects(label_map: np.ndarray, class_ids: Iterable[int], min_area: int,
-                    min_side: int = 1) -> List[SceneObject]:
-    """Connected components of the given classes, largest first within a class.
+                    min_side: int = 1, instance_map: Optional[np.ndarray] = None,
+                    instance_classes: Iterable[int] = ()) -> List[SceneObject]:
+    """Objects of the given classes, largest first within a class.
 
     Args:
         label_map: (H, W) integer label map (255 = ignore).
-        class_ids: Classes whose components are objects.
-        min_area: Components smaller than this are dropped.
-        min_side: Components whose box is narrower or lower than this are dropped.
+        class_ids: Classes whose objects are wanted.
+        min_area: Objects smaller than this are dropped.
+        min_side: Objects whose box is narrower or lower than this are dropped.
+        instance_map: (H, W) integer instance map (Cityscapes ``instanceIds``), or None to
+            use connected components for every class.
+        instance_classes: Classes whose objects come from ``instance_map`` (Cityscapes'
+            classes with instances); the others use connected components.
 
     Returns:
         Objects ordered by class id, then by decreasing area (ties by position).
+
+    Raises:
+        ValueError: ``instance_map`` and ``label_map`` differ in size.
     """
+    if instance_map is not None and instance_map.shape != label_map.shape:
+        raise ValueError(f'instance map of size {instance_map.shape} for a label map of size '
+                         f'{label_map.shape}')
+    with_instances = {int(c) for c in instance_classes}
     objects: List[SceneObject] = []
     for class_id in sorted(set(int(c) for c in class_ids)):
-        class_mask = (label_map == class_id).astype(np.uint8)
+        class_mask = label_map == class_id
         if not class_mask.any():
             continue
-        count, components, stats, _ = cv2.connectedComponentsWithStats(class_mask, connectivity=8)
         found = []
-        for comp in range(1, count):
-            area = int(stats[comp, cv2.CC_STAT_AREA])
+        source = instance_map if class_id in with_instances else None
+        for mask in _regions(class_mask, source):
+            area = int(mask.sum())
             if area < min_area:
                 continue
-            x, y = int(stats[comp, cv2.CC_STAT_LEFT]), int(stats[comp, cv2.CC_STAT_TOP])
-            w, h = int(stats[comp, cv2.CC_STAT_WIDTH]), int(stats[comp, cv2.CC_STAT_HEIGHT])
-            if min(w, h) < min_side:
+            x0, y0, x1, y1 = mask_bbox(mask)
+            if min(x1 - x0, y1 - y0) < min_side:
                 continue
-            found.append((-area, y, x, comp, (x, y, x + w, y + h), area))
-        for _, _, _, comp, bbox, area in sorted(found):
-            objects.append(SceneObject(class_id, components == comp, bbox, area))
+            found.append((-area, y0, x0, len(found), mask, (x0, y0, x1, y1), area))
+        for *_, mask, bbox, area in sorted(found, key=lambda item: item[:4]):
+            objects.append(SceneObject(class_id, mask, bbox, area))
     for index, obj in enumerate(objects):
         obj.index = index
     return objects

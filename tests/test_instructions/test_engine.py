@@ -11,14 +11,14 @@ import pytest
 
 from mmcora.instructions import (LAYOUTS, InstructionEngine, QueryBank, build_instruction_set, decode_rle,
                                  extract_objects, read_instruction_file, relations_between)
-from mmcora.instructions.builder import load_label_map
+from mmcora.instructions.builder import load_instance_map, load_label_map
 from mmcora.instructions.vocabulary import ANCHOR_PLACEHOLDER, VOCABULARIES
 
 from ..conftest import REPO
 
 LAYOUT = LAYOUTS['cityscapes']
 ENGINE = InstructionEngine(LAYOUT.classes, VOCABULARIES['cityscapes'], LAYOUT.object_classes,
-                           LAYOUT.ground_classes)
+                           LAYOUT.ground_classes, instance_classes=LAYOUT.instance_classes)
 RULES = ENGINE.rules
 
 
@@ -53,15 +53,19 @@ def test_queries_match_the_label_maps(toy_city_root, tmp_path):
     header, records = read_instruction_file(out)
     assert header['writer'] == 'builtin' and header['classes'] == list(LAYOUT.classes)
     assert summary['queries']['conditional'] >= 2 * len(records)
+    assert summary['images_with_instance_maps'] == len(records)
     for record in records:
         label = load_label_map(LAYOUT.paths(toy_city_root, 'train', record.image)[1])
+        instances = load_instance_map(
+            LAYOUT.instance_path(toy_city_root, 'train', record.image), label)
         present = set(np.unique(label).tolist()) - {255}
         classes = {q.class_id for q in record.queries if q.type == 'semantic'}
         assert classes <= present and classes == {
             q.class_id for q in record.queries if q.type == 'attribute'}
         objects = extract_objects(label, ENGINE.object_ids,
                                   max(1, int(ENGINE.min_object_area * label.size)),
-                                  math.ceil(ENGINE.min_object_side * label.shape[0]))
+                                  math.ceil(ENGINE.min_object_side * label.shape[0]),
+                                  instances, ENGINE.instance_ids)
         for query in record.queries:
             if query.type != 'conditional':
                 assert query.target is None and query.anchor is None
