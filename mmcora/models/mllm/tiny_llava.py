@@ -90,8 +90,12 @@ def write_tiny_llava(path: str, **spec: int) -> None:
                          image_token_id=tokenizer.convert_tokens_to_ids('<image>'),
                          vision_feature_layer=-2, vision_feature_select_strategy='default',
                          image_seq_length=num_patches, tie_word_embeddings=False)
-    torch.manual_seed(spec['seed'])
-    model = LlavaForConditionalGeneration(config)
+    # A forked RNG: writing the model on first use must not change the global stream, or
+    # the first run of a config (which writes it) and later runs (which load it) would
+    # initialise every other module (SAM, heads) differently under the same seed.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(spec['seed'])
+        model = LlavaForConditionalGeneration(config)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     size = spec['image_size']
