@@ -26,7 +26,7 @@ from mmengine.runner import load_checkpoint
 
 import mmcora  # noqa: F401  registers mmcora's components and checkpoint fixes
 from mmcora.datasets import read_name_list
-from mmcora.engine import setup_cpu_distributed
+from mmcora.engine import apply_torch_threads, setup_cpu_distributed
 from mmcora.utils import write_png_atomic
 from mmseg.registry import MODELS
 
@@ -55,6 +55,7 @@ def main() -> None:
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     cfg.launcher = args.launcher
+    apply_torch_threads(cfg)
     setup_cpu_distributed(cfg)
     if args.launcher == 'pytorch' and torch.cuda.is_available():
         from mmengine.dist import init_dist

@@ -8,7 +8,7 @@ import os
 import os.path as osp
 
 import mmcora  # noqa: F401  registers mmcora's components and checkpoint fixes
-from mmcora.engine import setup_cpu_distributed
+from mmcora.engine import apply_torch_threads, setup_cpu_distributed
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -84,6 +84,7 @@ def main() -> None:
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
 
+    apply_torch_threads(cfg)
     setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.test()

@@ -9,7 +9,7 @@ import os
 import os.path as osp
 
 import mmcora  # noqa: F401  registers mmcora's components and checkpoint fixes
-from mmcora.engine import setup_cpu_distributed
+from mmcora.engine import apply_torch_threads, setup_cpu_distributed
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
@@ -70,6 +70,7 @@ def main() -> None:
             raise SystemExit('--amp needs a GPU: mmengine\'s AmpOptimWrapper does not run on CPU')
 
     cfg.resume = args.resume
+    apply_torch_threads(cfg)
     setup_cpu_distributed(cfg)
 
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
