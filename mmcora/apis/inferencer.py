@@ -18,6 +18,7 @@ from mmengine.runner import load_checkpoint
 from mmseg.registry import MODELS
 
 from ..datasets.transforms import queries_of
+from ..instructions.vocabulary import ANCHOR_PLACEHOLDER
 from ..visualization import draw_reasoning_masks
 
 ImageType = Union[str, np.ndarray]
@@ -102,7 +103,11 @@ class ReasoningSegInferencer:
 
         Returns:
             ``masks`` (N, H, W) bool, ``texts`` (the model's answers), ``visualization``
-            (RGB overlay with the queries) when ``draw``.
+            (RGB overlay with the queries) when ``draw``. No queries give N = 0.
+
+        Raises:
+            ValueError: A query names ``<anchor>`` but has no anchor mask, or has an anchor
+                mask but no ``<anchor>`` (the query is named); an anchor of another size.
         """
         texts: List[str] = [queries] if isinstance(queries, str) else list(queries)
         anchors = list(anchors) if anchors is not None else [None] * len(texts)
@@ -110,9 +115,21 @@ class ReasoningSegInferencer:
             raise ValueError(f'{len(texts)} queries but {len(anchors)} anchors')
         img = self.load_image(image)
         name = image if isinstance(image, str) else '<array>'
-        for i, anchor in enumerate(anchors):
+        for i, (text, anchor) in enumerate(zip(texts, anchors)):
+            if (ANCHOR_PLACEHOLDER in text) != (anchor is not None):
+                raise ValueError(
+                    f'query {i} ({text[:60]!r}) ' +
+                    (f'names {ANCHOR_PLACEHOLDER} but no anchor mask was given: pass '
+                     f'anchors=[...] with an (H, W) bool mask at position {i}'
+                     if anchor is None else
+                     f'has an anchor mask but no {ANCHOR_PLACEHOLDER} to put it in'))
             if anchor is not None and anchor.shape != img.shape[:2]:
                 raise ValueError(f'anchor {i} is {anchor.shape}, the image is {img.shape[:2]}')
+        if not texts:
+            result = dict(masks=np.zeros((0, *img.shape[:2]), bool), texts=[])
+            if draw:
+                result['visualization'] = np.ascontiguousarray(img[..., ::-1])
+            return result
         packed = self.pipeline(dict(img=img, img_path=name, ori_shape=img.shape[:2],
                                     img_shape=img.shape[:2], queries=queries_of(texts),
                                     anchor_masks=anchors))

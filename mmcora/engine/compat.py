@@ -67,10 +67,18 @@ def load_checkpoint_file(filename: str, map_location: Union[str, Callable, None]
     Raises:
         UnsafeCheckpointError: The file needs other pickled classes; the message names the
             file, the classes and the opt-in.
+        RuntimeError: The file is not a readable torch checkpoint (truncated by an
+            interrupted copy or save, or another format); the message names the file.
     """
     try:
         with torch.serialization.safe_globals(SAFE_CHECKPOINT_GLOBALS):
             return torch.load(filename, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError) as error:  # e.g. "failed finding central directory"
+        text = str(error).strip()
+        reason = text.splitlines()[0] if text else type(error).__name__
+        raise RuntimeError(f'{filename} is not a readable checkpoint ({reason}): the file is '
+                           'truncated or corrupt (an interrupted save or copy?) or not a '
+                           'torch checkpoint') from error
     except pickle.UnpicklingError as error:
         if os.environ.get(TRUST_ENV) == '1':
             return torch.load(filename, map_location=map_location, weights_only=False)

@@ -165,7 +165,11 @@ class CORASegmentor(BaseModel):
         teacher = (mode or self.test_cfg['mode']) == 'teacher_forcing'
         texts, answers, index, names = self.gather_queries(
             data_samples, self.test_cfg['answer'] if teacher else None)
-        if not texts:
+        if not texts:  # no query at all: empty predictions, as for an image without queries
+            for sample in data_samples:
+                sample.pred_masks = torch.zeros((0, *sample.ori_shape), dtype=torch.bool,
+                                                device=sam_embeddings.device)
+                sample.set_field([], 'pred_texts', field_type='metainfo')
             return data_samples
         anchors = self.anchor_embeds(data_samples, len(texts))
         if teacher:

@@ -1,0 +1,78 @@
+"""Bad input at the user-facing entry points: each row names the exception and what the message
+must name (file, line, key or query). Add a row whenever an entry point or a failure mode
+lands (issue: bad input everywhere a user can give it)."""
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+
+from .conftest import REPO
+
+CONFIG = osp.join(REPO, 'configs', 'cora', 'toy-city_1-30_tiny.py')
+
+
+@pytest.fixture(scope='module')
+def inferencer(tmp_path_factory):
+    from mmengine.config import Config
+
+    from mmcora.apis import ReasoningSegInferencer
+    cfg = Config.fromfile(CONFIG)
+    cfg.model.mllm.pretrained = str(tmp_path_factory.mktemp('m') / 'tiny-llava')
+    return ReasoningSegInferencer(cfg)
+
+
+IMAGE = np.full((64, 96, 3), 120, np.uint8)
+ANCHOR = np.zeros((64, 96), bool)
+ANCHOR[10:30, 10:40] = True
+
+INFERENCER_ROWS = [
+    # (id, queries, anchors, exception, message pattern)
+    ('anchor placeholder without its mask', ['Segment the car left of the bus <anchor>.'], None,
+     ValueError, r"query 0 \('Segment the car left of the bus <anchor>\.'\) names <anchor> "
+                 r'but no anchor mask was given'),
+    ('anchor mask without placeholder', ['Segment the car.'], [ANCHOR], ValueError,
+     r"query 0 \('Segment the car\.'\) has an anchor mask but no <anchor>"),
+    ('anchor mask of another size', ['Segment the car <anchor>.'], [np.zeros((5, 5), bool)],
+     ValueError, r'anchor 0 is \(5, 5\), the image is \(64, 96\)'),
+    ('more anchors than queries', ['Segment the car.'], [None, None], ValueError,
+     '1 queries but 2 anchors'),
+]
+
+
+@pytest.mark.parametrize('queries, anchors, error, message',
+                         [row[1:] for row in INFERENCER_ROWS],
+                         ids=[row[0] for row in INFERENCER_ROWS])
+def test_inferencer_rejects(inferencer, queries, anchors, error, message):
+    with pytest.raises(error, match=message):
+        inferencer(IMAGE, queries, anchors=anchors)
+
+
+def test_inferencer_without_queries_gives_an_empty_result(inferencer):
+    result = inferencer(IMAGE, [])
+    assert result['masks'].shape == (0, 64, 96) and result['masks'].dtype == bool
+    assert result['texts'] == [] and result['visualization'].shape == (64, 96, 3)
+
+
+def test_model_predict_without_queries_fills_empty_predictions(inferencer):
+    from mmcora.structures import ReasoningDataSample
+    model = inferencer.model
+    sample = ReasoningDataSample(metainfo=dict(ori_shape=(64, 96), queries=[]))
+    embeddings = torch.zeros(1, model.sam.prompt_dim, *model.sam.embedding_size)
+    out = model.predict_with_features(embeddings, None, [sample])[0]
+    assert out.pred_masks.shape == (0, 64, 96) and out.pred_texts == []
+
+
+@pytest.mark.parametrize('keep', [0, 100, 0.5], ids=['empty', 'first 100 bytes', 'half'])
+def test_truncated_checkpoint_names_the_file(tmp_path, keep):
+    from mmengine.runner import CheckpointLoader
+
+    import mmcora  # noqa: F401  installs the checkpoint loaders
+    good = tmp_path / 'good.pth'
+    torch.save(dict(state_dict=dict(w=torch.zeros(1000))), good)
+    data = good.read_bytes()
+    bad = tmp_path / 'iter_2000.pth'
+    bad.write_bytes(data[:int(keep * len(data)) if isinstance(keep, float) else keep])
+    with pytest.raises(RuntimeError, match=r'iter_2000\.pth is not a readable checkpoint .*'
+                                           r'truncated or corrupt'):
+        CheckpointLoader.load_checkpoint(str(bad), map_location='cpu')
