@@ -17,6 +17,7 @@ Files written under ``root`` (one scene per id ``<city>_<seq:06d>_<frame:06d>``)
     gtFine/{train,val}/<city>/<id>_gtFine_labelIds.png          Cityscapes labelIds
     gtFine/{train,val}/<city>/<id>_gtFine_instanceIds.png       uint16, labelId*1000+k
     splits/{1_30,1_16,1_8,1_4}/{labeled,unlabeled}.txt          partitions of train
+    splits/train.txt                                            all train scenes (full labels)
     splits/val.txt
     toy_city.json                                               manifest (parameters)
 """
@@ -135,6 +136,7 @@ def generate_toy_city(root: str, spec: ToyCitySpec = ToyCitySpec()) -> Dict[str,
         for split, (labeled, unlabeled) in partition_names(names['train'], spec.seed).items():
             write_name_list(osp.join(tmp, 'splits', split, 'labeled.txt'), labeled)
             write_name_list(osp.join(tmp, 'splits', split, 'unlabeled.txt'), unlabeled)
+        write_name_list(osp.join(tmp, 'splits', 'train.txt'), names['train'])
         write_name_list(osp.join(tmp, 'splits', 'val.txt'), names['val'])
         with open(osp.join(tmp, MANIFEST), 'w', encoding='utf-8') as f:
             json.dump(dict(format_version=FORMAT_VERSION, **asdict(spec)), f, indent=2)
