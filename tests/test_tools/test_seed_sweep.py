@@ -47,5 +47,6 @@ def test_a_finished_run_is_kept_and_only_at_max_iters(tmp_path):
     run = tmp_path / '20261201_000000' / 'vis_data'
     run.mkdir(parents=True)
     (run / 'scalars.json').write_text(json.dumps(dict(mIoU=40.0, step=2000)) + '\n')
-    assert sweep.train(config, 0, str(tmp_path), [], False).endswith('finished earlier, kept')
+    assert sweep.train(config, 0, str(tmp_path), [], False, 2000).endswith('finished earlier, kept')
+    assert sweep.max_iters(config, []) == 2000
     assert sweep.max_iters(config, ['train_cfg.max_iters=4']) == 4

@@ -67,9 +67,10 @@ def max_iters(config: str, options: List[str]) -> int:
     return int(cfg.train_cfg.max_iters)
 
 
-def train(config: str, seed: int, work_dir: str, options: List[str], threads: bool) -> str:
+def train(config: str, seed: int, work_dir: str, options: List[str], threads: bool,
+          iters: int) -> str:
     metrics = final_metrics(work_dir)
-    if metrics is not None and metrics.get('step') == max_iters(config, options):
+    if metrics is not None and metrics.get('step') == iters:
         return f'{work_dir}: finished earlier, kept'
     resume = ['--resume'] if osp.isfile(osp.join(work_dir, 'last_checkpoint')) else []
     os.makedirs(work_dir, exist_ok=True)
@@ -100,8 +101,12 @@ def main() -> None:
     args = parser.parse_args()
     runs = [(cfg, seed, osp.join(args.work_dir, osp.splitext(osp.basename(cfg))[0], f'seed{seed}'))
             for cfg in args.configs for seed in args.seeds]
+    # Configs are read here, one at a time: mmengine's config loader (pkg_resources) is not
+    # thread-safe.
+    iters = {cfg: max_iters(cfg, args.cfg_options) for cfg in args.configs}
     with ThreadPoolExecutor(max_workers=args.parallel) as pool:
-        for message in pool.map(lambda r: train(*r, args.cfg_options, args.parallel > 1), runs):
+        for message in pool.map(
+                lambda r: train(*r, args.cfg_options, args.parallel > 1, iters[r[0]]), runs):
             print(message, flush=True)
     report = {}
     for cfg in args.configs:
