@@ -60,3 +60,14 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture(scope='session')
+def inferencer(tmp_path_factory):
+    """ReasoningSegInferencer of the toy CORA config with a session-private tiny LLaVA."""
+    from mmengine.config import Config
+
+    from mmcora.apis import ReasoningSegInferencer
+    cfg = Config.fromfile(os.path.join(REPO, 'configs', 'cora', 'toy-city_1-30_tiny.py'))
+    cfg.model.mllm.pretrained = str(tmp_path_factory.mktemp('m') / 'tiny-llava')
+    return ReasoningSegInferencer(cfg)

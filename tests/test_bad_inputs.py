@@ -1,26 +1,9 @@
 """Bad input at the user-facing entry points: each row names the exception and what the message
 must name (file, line, key or query). Add a row whenever an entry point or a failure mode
 lands (issue: bad input everywhere a user can give it)."""
-import os.path as osp
-
 import numpy as np
 import pytest
 import torch
-
-from .conftest import REPO
-
-CONFIG = osp.join(REPO, 'configs', 'cora', 'toy-city_1-30_tiny.py')
-
-
-@pytest.fixture(scope='module')
-def inferencer(tmp_path_factory):
-    from mmengine.config import Config
-
-    from mmcora.apis import ReasoningSegInferencer
-    cfg = Config.fromfile(CONFIG)
-    cfg.model.mllm.pretrained = str(tmp_path_factory.mktemp('m') / 'tiny-llava')
-    return ReasoningSegInferencer(cfg)
-
 
 IMAGE = np.full((64, 96, 3), 120, np.uint8)
 ANCHOR = np.zeros((64, 96), bool)

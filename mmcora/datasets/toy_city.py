@@ -40,7 +40,7 @@ from .toy_city_scene import LABEL_IDS, render_scene
 
 MANIFEST = 'toy_city.json'
 # 2: appearance families and weather, walls in perspective, touching objects, thicker thin
-# classes. A tree of another version is refused (the message says to regenerate it).
+# classes. A tree of another version is regenerated on first use (ensure_toy_city).
 FORMAT_VERSION = 2
 TRAIN_CITIES = ('aachen', 'bochum', 'bremen', 'cologne')
 VAL_CITIES = ('frankfurt', 'lindau', 'munster')
@@ -157,7 +157,8 @@ def _replace_stale(root: str, spec: ToyCitySpec, found_version) -> None:
               f'format {FORMAT_VERSION}: regenerating it (files derived from the old scenes, '
               'such as its instruction sets, are removed with it)', logger='current',
               level=logging.WARNING)
-    stale = tempfile.mkdtemp(prefix=f'.{osp.basename(root)}.stale-', dir=osp.dirname(osp.abspath(root)))
+    stale = tempfile.mkdtemp(prefix=f'.{osp.basename(root)}.stale-',
+                             dir=osp.dirname(osp.abspath(root)))
     os.rename(root, osp.join(stale, 'old'))
     shutil.rmtree(stale, ignore_errors=True)
     _generate_logged(root, spec)

@@ -33,6 +33,12 @@ def paint_ego_hood(c: SceneCanvas, rng: np.random.Generator) -> None:
     c.paint(hood, VOID, [35, 35, 40], grain=4)
 
 
+def draw_street_and_look(rng: np.random.Generator, h: int, w: int
+                         ) -> Tuple[StreetGeometry, SceneLook]:
+    """The first draws of a scene: its ground plane, then its appearance."""
+    return StreetGeometry(rng, h, w), SceneLook.draw(rng)
+
+
 def render_scene(rng: np.random.Generator, h: int, w: int
                  ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Render one scene.
@@ -42,8 +48,7 @@ def render_scene(rng: np.random.Generator, h: int, w: int
         (h, w) int32: 1-based index within the pixel's thing class, 0 for stuff.
     """
     c = SceneCanvas(rng, h, w)
-    g = StreetGeometry(rng, h, w)
-    look = SceneLook.draw(rng)
+    g, look = draw_street_and_look(rng, h, w)
     paint_sky_and_ground(c, g, look, rng)
     paint_walls(c, g, look, rng)
     paint_street(c, g, look, rng)
@@ -53,6 +58,6 @@ def render_scene(rng: np.random.Generator, h: int, w: int
     return look.finish(rng, c.image, g.nearness()), c.labels, c.instances
 
 
-__all__ = ['render_scene', 'LABEL_IDS', 'THING_CLASSES', 'ROAD', 'SIDEWALK', 'BUILDING', 'POLE',
+__all__ = ['render_scene', 'draw_street_and_look', 'LABEL_IDS', 'THING_CLASSES', 'ROAD', 'SIDEWALK', 'BUILDING', 'POLE',
            'SIGN', 'VEGETATION', 'TERRAIN', 'SKY', 'PERSON', 'RIDER', 'CAR', 'TRUCK', 'BUS',
            'BICYCLE', 'VOID']

@@ -5,20 +5,6 @@ import numpy as np
 import pytest
 import torch
 
-from mmcora.apis import ReasoningSegInferencer
-
-from ..conftest import REPO
-
-CONFIG = osp.join(REPO, 'configs', 'cora', 'toy-city_1-30_tiny.py')
-
-
-@pytest.fixture(scope='module')
-def inferencer(tmp_path_factory):
-    from mmengine.config import Config
-    cfg = Config.fromfile(CONFIG)
-    cfg.model.mllm.pretrained = str(tmp_path_factory.mktemp('m') / 'tiny-llava')
-    return ReasoningSegInferencer(cfg)
-
 
 @pytest.fixture(scope='module')
 def image(toy_city_root):

@@ -13,12 +13,10 @@ from mmengine.registry import init_default_scope
 from mmcora.datasets import ToyCitySpec, ensure_toy_city, generate_toy_city, read_name_list
 from mmcora.datasets import partition_names, toy_city
 from mmcora.datasets.toy_city import scene_ids
-from mmcora.datasets.toy_city_canvas import StreetGeometry
 from mmcora.datasets.toy_city_looks import (FACADE_FAMILIES, FOLIAGE_FAMILIES, ROAD_FAMILIES,
-                                            SKY_FAMILIES, TERRAIN_FAMILIES, WALK_FAMILIES,
-                                            SceneLook)
+                                            SKY_FAMILIES, TERRAIN_FAMILIES, WALK_FAMILIES)
 from mmcora.datasets.toy_city_scene import (LABEL_IDS, PERSON, POLE, SIGN, THING_CLASSES,
-                                            render_scene)
+                                            draw_street_and_look, render_scene)
 
 NAME = re.compile(r'^([a-z]+)_(\d{6})_(\d{6})$')
 USED_CLASSES = {0, 1, 2, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15, 18}
@@ -137,12 +135,9 @@ def test_thin_classes_are_several_pixels_wide():
 def test_appearance_families_vary_across_scenes():
     # Every family of every class is drawn somewhere in 240 scenes, and the 8 labeled
     # scenes of 1/30 miss some: labels, not capacity, decide what a segmenter has seen.
-    # Scene i of train draws its look first from default_rng([seed, 0, i]) (render_scene).
-    looks = []
-    for i in range(240):
-        rng = np.random.default_rng([0, 0, i])
-        StreetGeometry(rng, 128, 256)
-        looks.append(SceneLook.draw(rng))
+    # Scene i of train is drawn from default_rng([seed, 0, i]) (generate_toy_city).
+    looks = [draw_street_and_look(np.random.default_rng([0, 0, i]), 128, 256)[1]
+             for i in range(240)]
     names = [f'{city}/{name}' for city, name in scene_ids('train', 240)]
     labeled = set(partition_names(names, 0)['1_30'][0])
     few = [look for look, name in zip(looks, names) if name in labeled]
