@@ -11,7 +11,14 @@ max_iters = 2000
 # The tiny LLM starts from random weights: at the paper's alpha = 1 its answer-token loss
 # drowns the mask signal in the shared LoRA and embedding parameters (masks never leave the
 # all-background optimum in 2k steps), so the demo weighs the answer loss 0.01.
-model = dict(ce_loss_weight=0.01)
+model = dict(
+    ce_loss_weight=0.01,
+    # SAM's frozen image encoder is pretrained, as the real one is: promptable segmentation
+    # on the toy foundation corpus (scenes the toy city never trains or tests on), made once
+    # on first use and cached by recipe (mmcora.models.foundation). Patch 8 gives a 32 x 32
+    # embedding grid at 256 px (the real SAM: 64 x 64 at 1024 px); with patch 16 (16 x 16)
+    # the tiny encoder does not learn to segment.
+    sam=dict(tiny=dict(patch_size=8, window_size=8), toy_pretrain=dict()))
 optim_wrapper = dict(optimizer=dict(lr=1e-3))  # random tiny weights learn faster than 2e-5
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),

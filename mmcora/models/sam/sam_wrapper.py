@@ -106,6 +106,11 @@ class SAMWrapper(nn.Module):
             (official files, or a tiny model's ``state_dict()``). Defaults to None (random).
         tiny (dict, optional): Build the same classes with small sizes; keys of
             :data:`TINY_DEFAULTS`, missing ones taken from there. Defaults to None.
+        toy_pretrain (dict, optional): Load the toy foundation SAM of this architecture:
+            :class:`~mmcora.models.foundation.SAMRecipe` overrides (``dict()`` for the
+            default recipe). Pretrained on the toy foundation corpus on first use and cached
+            by recipe (:func:`~mmcora.models.foundation.ensure_toy_sam`); only with ``tiny``,
+            and not together with ``checkpoint``. Defaults to None (random weights).
         freeze_image_encoder (bool): No gradients and eval mode for the image encoder.
         freeze_prompt_encoder (bool): No gradients and eval mode for the prompt encoder.
         freeze_iou_head (bool): No gradients for the decoder's IoU head. Nothing supervises
@@ -124,6 +129,7 @@ class SAMWrapper(nn.Module):
                  model_type: str = 'vit_h',
                  checkpoint: Optional[str] = None,
                  tiny: Optional[dict] = None,
+                 toy_pretrain: Optional[dict] = None,
                  freeze_image_encoder: bool = True,
                  freeze_prompt_encoder: bool = True,
                  freeze_iou_head: bool = True,
@@ -131,6 +137,9 @@ class SAMWrapper(nn.Module):
         super().__init__()
         if encoder_batch_size < 1:
             raise ValueError(f'encoder_batch_size must be >= 1, got {encoder_batch_size}')
+        if toy_pretrain is not None and (tiny is None or checkpoint is not None):
+            raise ValueError('toy_pretrain makes the checkpoint of a tiny SAM: give it with '
+                             'tiny=dict(...) and without checkpoint')
         sam = self._build_sam(model_type, tiny)
         # The official parameter names (image_encoder.*, prompt_encoder.*, mask_decoder.*)
         # are kept, so official checkpoints load into this module as they are.
@@ -140,6 +149,9 @@ class SAMWrapper(nn.Module):
         self.register_buffer('pixel_mean', sam.pixel_mean.clone(), persistent=False)
         self.register_buffer('pixel_std', sam.pixel_std.clone(), persistent=False)
         self.encoder_batch_size = encoder_batch_size
+        if toy_pretrain is not None:
+            from ..foundation import ensure_toy_sam
+            checkpoint = ensure_toy_sam({**TINY_DEFAULTS, **tiny}, toy_pretrain)
         if checkpoint is not None:
             self.load_sam_checkpoint(checkpoint)
 
