@@ -59,3 +59,39 @@ def test_truncated_checkpoint_names_the_file(tmp_path, keep):
     with pytest.raises(RuntimeError, match=r'iter_2000\.pth is not a readable checkpoint .*'
                                            r'truncated or corrupt'):
         CheckpointLoader.load_checkpoint(str(bad), map_location='cpu')
+
+
+@pytest.mark.parametrize('keep', [0, 0.5], ids=['empty', 'half'])
+def test_truncated_sam_checkpoint_names_the_file(tmp_path, keep):
+    from mmcora.models.sam import SAMWrapper, load_sam_state_dict
+    good = tmp_path / 'good.pth'
+    torch.save(SAMWrapper(tiny=dict()).state_dict(), good)
+    bad = tmp_path / 'sam_vit_h_4b8939.pth'
+    bad.write_bytes(good.read_bytes()[:int(keep * good.stat().st_size)])
+    with pytest.raises(RuntimeError, match=r'SAM checkpoint .*sam_vit_h_4b8939\.pth is not a '
+                                           r'readable torch file .*truncated or corrupt'):
+        load_sam_state_dict(str(bad))
+
+
+def test_unreadable_toy_sam_resume_state_restarts_pretraining(tmp_path, monkeypatch):
+    # A partial.pth cut short (disk full, killed copy) must not block the pretraining: the
+    # run warns, naming the file, and starts afresh with the same result as a clean run.
+    from mmcora.models.foundation import FoundationCorpus, SAMRecipe, pretrain_sam
+    from mmcora.models.foundation import sam_pretrain
+    from mmcora.models.sam import TINY_DEFAULTS, build_tiny_sam
+    tiny = {**TINY_DEFAULTS, 'img_size': 256, 'patch_size': 8, 'window_size': 8}
+    corpus = FoundationCorpus(num_scenes=2).render()
+    recipe = SAMRecipe(num_scenes=2, steps=2, masks_per_image=2)
+    resume = tmp_path / 'partial.pth'
+    resume.write_bytes(b'PK\x03\x04 cut short')
+    torch.manual_seed(0)
+    clean = build_tiny_sam(**tiny)
+    pretrain_sam(clean, corpus, recipe)
+    messages = []
+    monkeypatch.setattr(sam_pretrain, 'print_log', lambda msg, **kw: messages.append(msg))
+    torch.manual_seed(0)
+    restarted = build_tiny_sam(**tiny)
+    pretrain_sam(restarted, corpus, recipe, resume_file=str(resume))
+    assert any(f'{resume} is unreadable' in m and 'starts from step 0' in m for m in messages)
+    for key, value in clean.state_dict().items():
+        assert torch.equal(value, restarted.state_dict()[key]), key

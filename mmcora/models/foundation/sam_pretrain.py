@@ -11,15 +11,18 @@ trained, as SAM was. One difference, for the CPU budget: the losses are taken on
 decoder's low-resolution output (a quarter of the input side) against the masks' pixel
 fractions at that resolution, not on masks upsampled to the input size.
 """
+import logging
 import math
 import os
 import os.path as osp
+import pickle
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from mmengine.logging import print_log
 from segment_anything.modeling import Sam
 
 from .corpus import FoundationCorpus, Region
@@ -173,6 +176,19 @@ def _step_loss(sam: Sam, corpus: FoundationCorpus, picks: np.ndarray, rng: np.ra
     return torch.cat(mask_losses).mean() + torch.cat(iou_mse).mean(), box_iou
 
 
+def _read_resume_state(resume_file: Optional[str]) -> Optional[dict]:
+    """The saved state of an interrupted run; None (start afresh) if absent or unreadable."""
+    if resume_file is None or not osp.isfile(resume_file):
+        return None
+    try:
+        return torch.load(resume_file, map_location='cpu', weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        print_log(f'{resume_file} is unreadable ({reason}); pretraining starts from step 0',
+                  logger='current', level=logging.WARNING)
+        return None
+
+
 def pretrain_sam(sam: Sam, corpus: FoundationCorpus, recipe: SAMRecipe,
                  resume_file: Optional[str] = None, save_every: int = 100,
                  progress: Optional[Callable[[int, int, Dict[str, float]], None]] = None
@@ -191,8 +207,8 @@ def pretrain_sam(sam: Sam, corpus: FoundationCorpus, recipe: SAMRecipe,
     optimizer = torch.optim.AdamW(sam.parameters(), lr=recipe.lr, weight_decay=0.01)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(recipe.steps))
     start = 0
-    if resume_file is not None and osp.isfile(resume_file):
-        state = torch.load(resume_file, map_location='cpu', weights_only=True)
+    state = _read_resume_state(resume_file)
+    if state is not None:
         sam.load_state_dict(state['model'])
         optimizer.load_state_dict(state['optimizer'])
         scheduler.load_state_dict(state['scheduler'])

@@ -65,6 +65,7 @@ def load_sam_state_dict(checkpoint: str) -> Dict[str, Tensor]:
         FileNotFoundError: ``checkpoint`` is not a file.
         UnsafeCheckpointError: The file holds pickled objects other than tensors.
         TypeError: The file is not a mapping from names to tensors.
+        RuntimeError: The file is not a readable torch file (truncated or corrupt).
     """
     path = osp.expanduser(checkpoint)
     if not osp.isfile(path):
@@ -78,6 +79,10 @@ def load_sam_state_dict(checkpoint: str) -> Dict[str, Tensor]:
         raise UnsafeCheckpointError(
             f'refusing to load SAM checkpoint {checkpoint}: it is not a plain state dict of '
             f'tensors ({reason})') from None
+    except (RuntimeError, EOFError) as error:  # e.g. "failed finding central directory"
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else 'end of file'
+        raise RuntimeError(f'SAM checkpoint {checkpoint} is not a readable torch file '
+                           f'({reason}): truncated or corrupt (an interrupted copy?)') from None
     if not isinstance(state_dict, Mapping) or not all(
             isinstance(v, Tensor) for v in state_dict.values()):
         raise TypeError(f'SAM checkpoint {checkpoint} is not a state dict (name -> tensor) as '
