@@ -70,4 +70,5 @@ def inferencer(tmp_path_factory):
     from mmcora.apis import ReasoningSegInferencer
     cfg = Config.fromfile(os.path.join(REPO, 'configs', 'cora', 'toy-city_1-30_tiny.py'))
     cfg.model.mllm.pretrained = str(tmp_path_factory.mktemp('m') / 'tiny-llava')
+    cfg.model.sam.toy_pretrain = None  # plumbing: random weights, no foundation cache
     return ReasoningSegInferencer(cfg)

@@ -11,7 +11,7 @@ from mmcora.models.sam import TINY_DEFAULTS, SAMWrapper, build_tiny_sam
 
 # The toy config's geometry (256-pixel input, 32 x 32 embedding grid) at a test budget.
 TINY = {**TINY_DEFAULTS, 'img_size': 256, 'patch_size': 8, 'window_size': 8}
-RECIPE = dict(num_scenes=3, steps=4, images_per_step=2, masks_per_image=3)
+RECIPE = dict(num_scenes=3, steps=4, images_per_step=2, masks_per_image=3, class_weight=1.0)
 
 
 class _Stop(Exception):
