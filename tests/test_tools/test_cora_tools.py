@@ -92,3 +92,19 @@ def test_same_seed_same_losses_whether_the_tiny_llava_is_written_or_loaded(
     run_tool([sys.executable, 'tools/train.py', config, '--work-dir', first, *options])
     run_tool([sys.executable, 'tools/train.py', config, '--work-dir', second, *options])
     assert len(_losses(first)) == 6 and _losses(first) == _losses(second)
+
+
+def test_sam_linear_probe_sees_what_toy_pretraining_adds(toy_city_root):
+    # The probe reads the frozen encoder the CORA config uses; the toy foundation SAM (from
+    # the cache, made on first use) must carry far more class information than random weights.
+    def probe(*extra):
+        out = run_tool([sys.executable, 'tools/analysis/sam_linear_probe.py', TOY,
+                        '--data-root', toy_city_root, '--train-list',
+                        'splits/1_4/labeled.txt', *extra]).stdout
+        match = re.search(r'val token accuracy ([\d.]+), mIoU ([\d.]+)', out)
+        assert match, out
+        return float(match.group(1)), float(match.group(2))
+    random_acc, random_miou = probe('--random')
+    acc, miou = probe()
+    assert 0 < random_acc < acc <= 1
+    assert miou > random_miou + 10, (miou, random_miou)
