@@ -124,3 +124,19 @@ def test_loss_with_no_queries_is_zero_with_graph(toy_reasoning, llava_dir):
     losses = model(**model.data_preprocessor(batch, True), mode='loss')
     total = sum(losses.values())
     assert total.item() == 0 and total.requires_grad
+
+
+def test_heads_come_from_config_with_sizes_from_the_built_parts(llava_dir):
+    init_default_scope('mmseg')
+    cfg = shrink(Config.fromfile(CONFIGS[0]).model, llava_dir)
+    model = MODELS.build(cfg)
+    first = model.projector.layers[0]
+    assert (first.in_features, model.projector.layers[-1].out_features) == (
+        model.mllm.hidden_size, model.sam.prompt_dim)
+    assert model.anchor_encoder.mask_proj[0].in_features == model.mllm.vision_hidden_size
+    cfg.anchor_encoder = None
+    assert MODELS.build(cfg).anchor_encoder is None
+    cfg.projector = dict(type='SegTokenProjector', in_dim=7)  # a given size is kept
+    with pytest.raises(RuntimeError):  # 7 is not the LLM's hidden size: the forward fails
+        model = MODELS.build(cfg)
+        model.projector(torch.zeros(1, model.mllm.hidden_size))

@@ -19,5 +19,6 @@ model = dict(
     loss_mask_bce=dict(type='MaskBCELoss', loss_weight=2.0),
     loss_mask_dice=dict(type='MaskDiceLoss', loss_weight=0.5),
     ce_loss_weight=1.0,
-    use_anchor_encoder=True,
+    projector=dict(type='SegTokenProjector'),  # sizes from the LLM and SAM
+    anchor_encoder=dict(type='AnchorEncoder'),  # None: no anchor encoding
     test_cfg=dict(mode='teacher_forcing', answer='[SEG].', max_new_tokens=32))

@@ -12,7 +12,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig
 
 from ...structures import ReasoningDataSample
-from ..mllm import AnchorEncoder, SegTokenProjector
+from .. import mllm as _mllm  # noqa: F401  registers SegTokenProjector, AnchorEncoder
 
 SampleList = List[ReasoningDataSample]
 
@@ -21,14 +21,36 @@ SampleList = List[ReasoningDataSample]
 class CORASegmentor(BaseModel):
     """Image + free-form instructions -> one binary mask per instruction.
 
+    Call graph (as mmseg's ``EncoderDecoder`` documents its own)::
+
+        loss(inputs, data_samples)              # mode='loss'
+          extract_feat ---------------------> SAM embeddings (B, P, h, w), CLIP tokens
+          gather_queries -------------------> texts, answers, image index (Q,)
+          anchor_embeds --------------------> anchor_encoder(CLIP CLS of crops, boxes)
+          mllm.tokenize, mllm.forward_full -> answer CE, [SEG] states (Q, D)
+          decode_masks ---------------------> projector -> sam.decode -> sam.postprocess
+          loss_mask_bce, loss_mask_dice, ce_loss_weight * CE
+
+        predict(inputs, data_samples)           # mode='predict'
+          extract_feat -> predict_with_features
+            mllm.forward_cached ('teacher_forcing') | mllm.generate ('generate')
+            decode_masks -> pred_masks (N, H, W), pred_texts
+
+        _forward(inputs, data_samples)          # mode='tensor'
+          extract_feat -> mllm.forward_full -> decode_masks -> mask logits
+
     Args:
         mllm: Config of the language model wrapper (``LlavaMLLM``).
         sam: Config of the SAM wrapper (``SAMWrapper``).
         loss_mask_bce: Per-pixel BCE on mask logits (LISA weight 2.0).
         loss_mask_dice: Dice on mask probabilities (LISA weight 0.5).
         ce_loss_weight: Weight of the answer-token cross-entropy (CORA's α, 1.0).
-        use_anchor_encoder: Encode conditional instructions' anchors (mask and box) into
-            their placeholder tokens.
+        projector: Config of the head from the ``[SEG]`` hidden state to SAM's sparse prompt
+            (``SegTokenProjector``); ``in_dim`` and ``out_dim`` are filled from the built
+            language model and SAM unless given.
+        anchor_encoder: Config of the encoder of conditional instructions' anchors (mask and
+            box) into their placeholder tokens (``AnchorEncoder``; ``clip_dim`` and
+            ``hidden_size`` filled likewise), or None for no anchor encoding.
         test_cfg: ``mode``: ``'teacher_forcing'`` (the prompt ends with ``answer``, LISA's
             evaluation) or ``'generate'`` (greedy decoding with the KV cache, up to
             ``max_new_tokens``).
@@ -38,7 +60,9 @@ class CORASegmentor(BaseModel):
     def __init__(self, mllm: ConfigType, sam: ConfigType,
                  loss_mask_bce: ConfigType = dict(type='MaskBCELoss', loss_weight=2.0),
                  loss_mask_dice: ConfigType = dict(type='MaskDiceLoss', loss_weight=0.5),
-                 ce_loss_weight: float = 1.0, use_anchor_encoder: bool = True,
+                 ce_loss_weight: float = 1.0,
+                 projector: ConfigType = dict(type='SegTokenProjector'),
+                 anchor_encoder: OptConfigType = dict(type='AnchorEncoder'),
                  test_cfg: OptConfigType = None, data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -49,9 +73,11 @@ class CORASegmentor(BaseModel):
             if self.data_preprocessor.sam_size is None:
                 self.data_preprocessor.sam_size = self.sam.img_size
             self.data_preprocessor.set_clip_statistics(self.mllm.image_mean, self.mllm.image_std)
-        self.projector = SegTokenProjector(self.mllm.hidden_size, self.sam.prompt_dim)
-        self.anchor_encoder = (AnchorEncoder(self.mllm.vision_hidden_size, self.mllm.hidden_size)
-                               if use_anchor_encoder else None)
+        self.projector = MODELS.build(dict(
+            dict(in_dim=self.mllm.hidden_size, out_dim=self.sam.prompt_dim), **projector))
+        self.anchor_encoder = None if anchor_encoder is None else MODELS.build(dict(
+            dict(clip_dim=self.mllm.vision_hidden_size, hidden_size=self.mllm.hidden_size),
+            **anchor_encoder))
         self.loss_mask_bce = MODELS.build(loss_mask_bce)
         self.loss_mask_dice = MODELS.build(loss_mask_dice)
         self.ce_loss_weight = ce_loss_weight
