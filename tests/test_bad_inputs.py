@@ -95,3 +95,10 @@ def test_unreadable_toy_sam_resume_state_restarts_pretraining(tmp_path, monkeypa
     assert any(f'{resume} is unreadable' in m and 'starts from step 0' in m for m in messages)
     for key, value in clean.state_dict().items():
         assert torch.equal(value, restarted.state_dict()[key]), key
+
+
+def test_misspelled_toy_pretrain_key_is_named():
+    from mmcora.models.sam import SAMWrapper
+    with pytest.raises(ValueError, match=r"unknown toy_pretrain keys \['stepz'\]; expected "
+                                         r"some of \[.*'steps'"):
+        SAMWrapper(tiny=dict(img_size=256, patch_size=8), toy_pretrain=dict(stepz=10))

@@ -15,7 +15,7 @@ import json
 import os
 import os.path as osp
 import time
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Dict, Optional
 
 import torch
@@ -83,6 +83,10 @@ def ensure_toy_sam(tiny: Dict, recipe: Optional[Dict] = None) -> str:
     Returns:
         str: Path of a segment-anything state dict.
     """
+    unknown = sorted(set(recipe or {}) - {f.name for f in fields(SAMRecipe)})
+    if unknown:
+        raise ValueError(f'unknown toy_pretrain keys {unknown}; expected some of '
+                         f'{[f.name for f in fields(SAMRecipe)]}')
     recipe_obj = SAMRecipe(**(recipe or {}))
     path = toy_sam_path(tiny, recipe_obj)
     if osp.isfile(path):
