@@ -14,8 +14,9 @@ max_iters = 2000
 model = dict(
     ce_loss_weight=0.01,
     # SAM's frozen image encoder is pretrained, as the real one is: promptable segmentation
-    # on the toy foundation corpus (scenes the toy city never trains or tests on), made once
-    # on first use and cached by recipe (mmcora.models.foundation). Patch 8 gives a 32 x 32
+    # and region classification on the toy foundation corpus (scenes the toy city never
+    # trains or tests on), made once on first use and cached by recipe
+    # (mmcora.models.foundation, tools/analysis/sam_linear_probe.py). Patch 8 gives a 32 x 32
     # embedding grid at 256 px (the real SAM: 64 x 64 at 1024 px); with patch 16 (16 x 16)
     # the tiny encoder does not learn to segment.
     sam=dict(tiny=dict(patch_size=8, window_size=8), toy_pretrain=dict()))
