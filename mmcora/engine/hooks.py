@@ -18,9 +18,14 @@ def leaf_datasets(dataset) -> Iterator:
         yield dataset
 
 
+# Transforms that read ``seg_map_path``: mmseg's and the reasoning datasets' (which cuts one
+# binary mask per query out of the same label map).
+LABEL_MAP_LOADERS = ('LoadAnnotations', 'LoadReasoningAnnotations')
+
+
 def _reads_label_maps(dataset) -> bool:
     transforms = getattr(getattr(dataset, 'pipeline', None), 'transforms', [])
-    return any(type(t).__name__ == 'LoadAnnotations' for t in transforms)
+    return any(type(t).__name__ in LABEL_MAP_LOADERS for t in transforms)
 
 
 def missing_files(dataset) -> List[Tuple[int, str]]:

@@ -68,3 +68,22 @@ def test_wrong_data_root_names_the_list(tmp_path):
     # mmseg's own check, at build time: an AssertionError naming the list
     with pytest.raises(AssertionError, match=r'nowhere/splits/1_8/labeled\.txt'):
         DATASETS.build(labeled)
+
+
+def test_reasoning_label_maps_are_checked(toy_city_root, tmp_path):
+    # ReasoningSegDataset checks its files when it reads the instruction file; a label map
+    # removed afterwards (before training starts) is the hook's to find.
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import DATASETS
+
+    from mmcora.engine.hooks import missing_files
+    init_default_scope('mmseg')
+    root = str(tmp_path / 'toy_city')
+    shutil.copytree(toy_city_root, root)
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'cora', 'toy-city_1-30_tiny.py'))
+    assert dict(type='DataFilesCheckHook') in cfg.custom_hooks
+    dataset = DATASETS.build(dict(cfg.val_dataloader.dataset, data_root=root, toy_city=None))
+    assert missing_files(dataset) == []
+    gone = dataset.get_data_info(1)['seg_map_path']
+    os.remove(gone)
+    assert missing_files(dataset) == [(1, gone)]

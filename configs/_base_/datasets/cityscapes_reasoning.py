@@ -54,3 +54,6 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 val_evaluator = dict(type='ReasoningIoUMetric')
 test_evaluator = val_evaluator
+# Fail before the first iteration if a listed image or label map is missing (also when a
+# file disappears after the instruction file was read).
+custom_hooks = [dict(type='DataFilesCheckHook')]
