@@ -55,12 +55,12 @@ def encode(sam: SAMWrapper, root: str, split: str, names: List[str]
             raise FileNotFoundError(f'{root}: no readable image for {split}/{name}')
         label = load_label_map(osp.join(root, 'gtFine', split,
                                         f'{name}_gtFine_labelTrainIds.png'))
-        x, scale = sam_input(sam, image[:, :, ::-1])
+        x, _ = sam_input(sam, image[:, :, ::-1])
         embedding = sam.image_encoder(x[None])[0]
         patch = sam.img_size // embedding.shape[-1]
         # whole tokens inside the resized image (SAM pads right and bottom)
-        h = int(label.shape[0] * scale + 0.5) // patch
-        w = int(label.shape[1] * scale + 0.5) // patch
+        new_h, new_w, _ = SAMWrapper.preprocess_geometry(*label.shape, sam.img_size)
+        h, w = new_h // patch, new_w // patch
         resized = cv2.resize(label, (w * patch, h * patch), interpolation=cv2.INTER_NEAREST)
         blocks = torch.from_numpy(resized.astype(np.int64)).view(h, patch, w, patch)
         labels.append(torch.mode(blocks.permute(0, 2, 1, 3).reshape(h * w, -1), 1).values)

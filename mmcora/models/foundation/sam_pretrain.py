@@ -28,17 +28,16 @@ from mmengine.logging import print_log
 from segment_anything.modeling import Sam
 from torch import nn
 
+from ..sam.sam_wrapper import SAMWrapper
 from .corpus import FoundationCorpus, Region
 
 
 def sam_input(sam: Sam, image: np.ndarray) -> Tuple[torch.Tensor, float]:
     """(H, W, 3) uint8 RGB -> ((3, S, S) normalised padded tensor, scale)."""
     size = sam.image_encoder.img_size
-    h, w = image.shape[:2]
-    scale = size / max(h, w)
-    new_h, new_w = int(h * scale + 0.5), int(w * scale + 0.5)
+    new_h, new_w, scale = SAMWrapper.preprocess_geometry(*image.shape[:2], size)
     x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()
-    if (new_h, new_w) != (h, w):
+    if (new_h, new_w) != tuple(image.shape[:2]):
         x = F.interpolate(x[None], (new_h, new_w), mode='bilinear', antialias=True,
                           align_corners=False)[0]
     x = (x - sam.pixel_mean) / sam.pixel_std
@@ -57,25 +56,15 @@ def sample_prompt(rng: np.random.Generator, region: Region, kind: str) -> Dict[s
     return dict(points=np.stack([xs[pick] + 0.5, ys[pick] + 0.5], 1))
 
 
-def _target(region: Region, scale: float, size: int, low_res: int) -> torch.Tensor:
+def _target(region: Region, size: int, low_res: int) -> torch.Tensor:
     """The region in the decoder's low-resolution frame: (low_res, low_res) pixel fractions."""
     mask = torch.from_numpy(region.mask.astype(np.float32))[None, None]
     h, w = region.mask.shape
-    new_h, new_w = int(h * scale + 0.5), int(w * scale + 0.5)
+    new_h, new_w, _ = SAMWrapper.preprocess_geometry(h, w, size)
     if (new_h, new_w) != (h, w):
         mask = F.interpolate(mask, (new_h, new_w), mode='nearest')
     mask = F.pad(mask, (0, size - new_w, 0, size - new_h))
     return F.adaptive_avg_pool2d(mask, low_res)[0, 0]
-
-
-def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.25,
-               gamma: float = 2.0) -> torch.Tensor:
-    """(N, H, W) logits and targets -> (N,) mean sigmoid focal loss per mask."""
-    prob = logits.sigmoid()
-    ce = F.binary_cross_entropy_with_logits(logits, target, reduction='none')
-    p_t = prob * target + (1 - prob) * (1 - target)
-    weight = alpha * target + (1 - alpha) * (1 - target)
-    return (weight * ce * (1 - p_t)**gamma).flatten(1).mean(1)
 
 
 def dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -160,10 +149,10 @@ def _schedule(steps: int) -> Callable[[int], float]:
 
 
 def _region_logits(head: nn.Module, embedding: torch.Tensor, regions: List[Region],
-                   scale: float, size: int) -> torch.Tensor:
+                   size: int) -> torch.Tensor:
     """Mask-pool one image embedding (C, g, g) over each region -> (R, classes) logits."""
     grid = embedding.shape[-1]
-    weights = torch.stack([_target(r, scale, size, grid) for r in regions]).flatten(1)
+    weights = torch.stack([_target(r, size, grid) for r in regions]).flatten(1)
     pooled = weights @ embedding.flatten(1).T / weights.sum(1, keepdim=True).clamp(min=1e-6)
     return head(pooled)
 
@@ -181,7 +170,7 @@ def _step_loss(sam: Sam, head: nn.Module, corpus: FoundationCorpus, picks: np.nd
         if recipe.class_weight > 0:
             labels = torch.tensor([r.class_id for r in regions])
             class_ce.append(F.cross_entropy(
-                _region_logits(head, embeddings[b], regions, inputs[b][1], size), labels,
+                _region_logits(head, embeddings[b], regions, size), labels,
                 reduction='none'))
         chosen = [regions[int(j)] for j in rng.choice(
             len(regions), min(recipe.masks_per_image, len(regions)), replace=False)]
@@ -190,7 +179,7 @@ def _step_loss(sam: Sam, head: nn.Module, corpus: FoundationCorpus, picks: np.nd
         scale = inputs[b][1]
         logits, iou_pred = prompted_masks(sam, embeddings[b:b + 1], prompts, scale,
                                           multimask=kind == 'point')
-        target = torch.stack([_target(r, scale, size, logits.shape[-1]) for r in chosen])
+        target = torch.stack([_target(r, size, logits.shape[-1]) for r in chosen])
         target = target[:, None].expand_as(logits)
         flat_logits, flat_target = logits.flatten(0, 1), target.flatten(0, 1)
         per_mask = (recipe.bce_weight * F.binary_cross_entropy_with_logits(
@@ -290,6 +279,6 @@ def evaluate_box_prompts(sam: Sam, corpus: FoundationCorpus, indices: List[int])
         regions = corpus.regions(index)
         prompts = [dict(box=np.array(r.bbox, np.float64)) for r in regions]
         logits, _ = prompted_masks(sam, embedding, prompts, scale, multimask=False)
-        target = torch.stack([_target(r, scale, size, logits.shape[-1]) for r in regions])
+        target = torch.stack([_target(r, size, logits.shape[-1]) for r in regions])
         ious.append(mask_iou(logits[:, 0], target))
     return float(torch.cat(ious).mean())
