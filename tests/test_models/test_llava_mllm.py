@@ -111,8 +111,22 @@ def test_batched_generation_equals_one_by_one_and_teacher_forcing(mllm):
 
 def test_too_long_query_names_the_sample(mllm):
     with pytest.raises(ValueError, match=r'street.png query 1: the prompt has \d+ tokens'):
-        mllm.tokenize(['short', 'segment ' * 600], None, 'cpu',
+        mllm.tokenize(['short', 'segment ' * 2100], None, 'cpu',
                       names=['street.png query 0', 'street.png query 1'])
+
+
+def test_llava_1_5_geometry_fits_the_default_max_length(tmp_path):
+    # 336 px and patch 14: 576 image tokens in the prefix, as LLaVA-1.5-7B (the default used
+    # to be 512 tokens, which every 7B prompt exceeded).
+    path = str(tmp_path / 'llava-336')
+    write_tiny_llava(path, image_size=336)
+    mllm = LlavaMLLM(path)
+    assert mllm.num_image_tokens == 576 and len(mllm.prefix_ids('cpu')) > 600
+    tokens = mllm.tokenize(['Can you segment the car that is to the left of the person '
+                            '<anchor>?'], ['Sure, the segmentation is [SEG].'], 'cpu')
+    _, states, found = mllm.forward_full(mllm.image_features(torch.randn(1, 3, 336, 336)),
+                                         torch.tensor([0]), tokens)
+    assert found.all() and states.shape == (1, mllm.hidden_size)
 
 
 def test_wrong_clip_size_is_explained(mllm):

@@ -58,14 +58,16 @@ class LlavaMLLM(nn.Module):
             GPUs). Trainable parameters (LoRA, token embeddings, LM head) are kept in float32
             so that small AdamW steps are not rounded away (there is no master copy).
         gradient_checkpointing: Recompute language-model activations in backward.
-        max_length: Longest prompt (prefix + query + answer) in tokens.
+        max_length: Longest prompt (prefix with the image tokens expanded + query + answer)
+            in tokens; LLaVA-1.5's prefix alone is about 615 (576 image tokens), and it was
+            trained with 2048 (``model_max_length``).
         system_prompt: Text before ``USER:``.
     """
 
     def __init__(self, pretrained: str, tiny: Optional[dict] = None,
                  lora: Optional[dict] = None, train_token_embeddings: bool = True,
                  dtype: str = 'float32', gradient_checkpointing: bool = False,
-                 max_length: int = 512, system_prompt: str = SYSTEM_PROMPT) -> None:
+                 max_length: int = 2048, system_prompt: str = SYSTEM_PROMPT) -> None:
         super().__init__()
         from transformers import AutoTokenizer, CLIPImageProcessor, LlavaForConditionalGeneration
         if tiny is not None:
