@@ -1,0 +1,205 @@
+"""timm's rule for the registry: every component mmcora adds to mmseg's registries is built
+from config by one row of this table and keeps its registry's contract; a name registered
+without a row fails the coverage test, so a new component cannot land untested."""
+import json
+import os.path as osp
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.dataset import BaseDataset, ConcatDataset
+from mmengine.evaluator import BaseMetric
+from mmengine.hooks import Hook
+from mmengine.model import BaseDataPreprocessor, BaseModel
+from mmcv.transforms import BaseTransform
+from mmseg import registry
+
+from .conftest import REPO
+
+REGISTRIES = ('MODELS', 'TRANSFORMS', 'DATASETS', 'METRICS', 'HOOKS', 'DATA_SAMPLERS')
+TOY_REASONING = osp.join(REPO, 'configs', '_base_', 'datasets', 'toy_city_reasoning.py')
+TOY_FCN = osp.join(REPO, 'configs', 'toy', 'fcn_r18-tiny_toy-city-1-30.py')
+UNIMATCH = osp.join(REPO, 'configs', 'unimatch', 'unimatch_fcn-r18-tiny_toy-city-1-30.py')
+CORA_TINY = osp.join(REPO, 'configs', '_base_', 'models', 'cora_tiny.py')
+
+_PROBE = '''
+import json
+from mmseg import registry
+from mmseg.utils import register_all_modules
+register_all_modules(init_default_scope=False)
+names = {r: set(getattr(registry, r).module_dict) for r in %r}
+import mmcora  # noqa: F401
+print(json.dumps({r: sorted(set(getattr(registry, r).module_dict) - names[r]) for r in names}))
+'''
+
+
+def registered_by_mmcora():
+    """Registry -> names that ``import mmcora`` adds, from a fresh interpreter."""
+    out = subprocess.run([sys.executable, '-c', _PROBE % (REGISTRIES, )], check=True,
+                         capture_output=True, text=True, cwd=REPO).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------- configs of each row
+def _toy_dataset(ctx, config, split='val'):
+    cfg = Config.fromfile(config)[f'{split}_dataloader']['dataset']
+    cfg.update(data_root=ctx['toy_city_root'], toy_city=ctx['toy_city_spec'])
+    return cfg.to_dict()
+
+
+def _pannuke(ctx):
+    from tests.test_datasets.test_pannuke import FOLD_TISSUES, write_fold
+
+    from mmcora.datasets.pannuke import convert_pannuke
+    src, dst = ctx['tmp'] / 'pannuke_src', ctx['tmp'] / 'pannuke'
+    for fold, tissues in FOLD_TISSUES.items():
+        write_fold(src, fold, tissues)
+    convert_pannuke(str(src), str(dst), folds=(1, 2, 3), train_fold=1, seed=0)
+    return dict(type='PanNukeDataset', data_root=str(dst), ann_file='splits/fold1/all.txt',
+                data_prefix=dict(img_path='img_dir', seg_map_path='ann_dir'),
+                pipeline=[dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
+                          dict(type='PackSegInputs')])
+
+
+def _reasonseg(ctx):
+    from tests.test_datasets.test_reasonseg import PIPELINE, _rect, _shape, _write
+    root = ctx['tmp'] / 'reasonseg'
+    _write(root / 'val', 'a', [_shape('target', _rect(5, 5, 30, 30))], ['the cup'], False)
+    return dict(type='ReasonSegDataset', data_root=str(root), split='val', pipeline=PIPELINE)
+
+
+def _cora(ctx):
+    model = Config.fromfile(CORA_TINY)['model']
+    model['mllm']['pretrained'] = ctx['llava']
+    return model.to_dict()
+
+
+def _unimatch(ctx, kind='UniMatch'):
+    return dict(Config.fromfile(UNIMATCH)['model'].to_dict(), type=kind)
+
+
+def _sampler(ctx):
+    from mmseg.registry import DATASETS
+    source = DATASETS.build(_toy_dataset(ctx, TOY_FCN))
+    return dict(type='MultiSourceSampler', dataset=ConcatDataset([source, source]),
+                batch_size=4, source_ratio=[1, 1], seed=0)
+
+
+# ---------------------------------------------------------------- contracts
+def _is(kind):
+    def check(obj, ctx):
+        assert isinstance(obj, kind), type(obj)
+    return check
+
+
+def _module_call(inputs, shape):
+    def check(obj, ctx):
+        assert tuple(obj(*inputs).shape) == shape
+    return check
+
+
+def _loss(*inputs):
+    def check(obj, ctx):
+        value = obj(*inputs)
+        assert value.ndim == 0 and torch.isfinite(value) and value > 0
+    return check
+
+
+def _attr(name, value):
+    def check(obj, ctx):
+        assert getattr(obj, name) == value, (name, getattr(obj, name))
+    return check
+
+
+def _dataset_item(obj, ctx):
+    assert isinstance(obj, BaseDataset) and len(obj) > 0
+    item = obj[0]
+    assert set(item) >= {'inputs', 'data_samples'}
+
+
+def _sampler_check(obj, ctx):
+    indices = [i for _, i in zip(range(8), iter(obj))]
+    assert len(indices) == 8 and all(0 <= i < len(obj.dataset) for i in indices)
+
+
+LOGITS, TARGETS = torch.randn(2, 8, 8), (torch.rand(2, 8, 8) > 0.5).to(torch.uint8)
+ROWS = {
+    # name: (registry, config from ctx, contract check)
+    'AnchorEncoder': ('MODELS', lambda c: dict(type='AnchorEncoder', clip_dim=8, hidden_size=16),
+                      _module_call((torch.randn(3, 8), torch.rand(3, 4)), (3, 2, 16))),
+    'SegTokenProjector': ('MODELS', lambda c: dict(type='SegTokenProjector', in_dim=16,
+                                                   out_dim=8),
+                          _module_call((torch.randn(2, 16), ), (2, 8))),
+    'MaskBCELoss': ('MODELS', lambda c: dict(type='MaskBCELoss'), _loss(LOGITS, TARGETS)),
+    'MaskDiceLoss': ('MODELS', lambda c: dict(type='MaskDiceLoss'), _loss(LOGITS, TARGETS)),
+    'OhemCrossEntropyLoss': ('MODELS', lambda c: dict(type='OhemCrossEntropyLoss', min_kept=8),
+                             _loss(torch.randn(1, 3, 8, 8), torch.randint(0, 3, (1, 8, 8)))),
+    'ReasoningDataPreProcessor': ('MODELS', lambda c: dict(type='ReasoningDataPreProcessor',
+                                                           sam_size=256),
+                                  _is(BaseDataPreprocessor)),
+    'SemiSegDataPreProcessor': ('MODELS', lambda c: dict(type='SemiSegDataPreProcessor'),
+                                _is(BaseDataPreprocessor)),
+    'LlavaMLLM': ('MODELS', lambda c: dict(type='LlavaMLLM', pretrained=c['llava'], tiny=dict()),
+                  _attr('num_image_tokens', 16)),
+    'SAMWrapper': ('MODELS', lambda c: dict(type='SAMWrapper', tiny=dict(img_size=256)),
+                   _attr('img_size', 256)),
+    'CORASegmentor': ('MODELS', _cora, _is(BaseModel)),
+    'UniMatch': ('MODELS', _unimatch, _is(BaseModel)),
+    'UniMatchGTPseudoLabels': ('MODELS', lambda c: _unimatch(c, 'UniMatchGTPseudoLabels'),
+                               _is(BaseModel)),
+    'SampleQueries': ('TRANSFORMS', lambda c: dict(type='SampleQueries', num_queries=2),
+                      _is(BaseTransform)),
+    'LoadReasoningAnnotations': ('TRANSFORMS', lambda c: dict(type='LoadReasoningAnnotations'),
+                                 _is(BaseTransform)),
+    'SAMResize': ('TRANSFORMS', lambda c: dict(type='SAMResize', size=256), _is(BaseTransform)),
+    'CLIPInputs': ('TRANSFORMS', lambda c: dict(type='CLIPInputs', size=56), _is(BaseTransform)),
+    'PackReasoningInputs': ('TRANSFORMS', lambda c: dict(type='PackReasoningInputs'),
+                            _is(BaseTransform)),
+    'LoadEmptyAnnotations': ('TRANSFORMS', lambda c: dict(type='LoadEmptyAnnotations'),
+                             _is(BaseTransform)),
+    'StrongViews': ('TRANSFORMS', lambda c: dict(type='StrongViews'), _is(BaseTransform)),
+    'PackSemiSegInputs': ('TRANSFORMS', lambda c: dict(type='PackSemiSegInputs', branch='unsup'),
+                          _is(BaseTransform)),
+    'ToyCityscapesDataset': ('DATASETS', lambda c: _toy_dataset(c, TOY_FCN), _dataset_item),
+    'ReasoningSegDataset': ('DATASETS', lambda c: _toy_dataset(c, TOY_REASONING),
+                            _dataset_item),
+    'PanNukeDataset': ('DATASETS', _pannuke, _dataset_item),
+    'ReasonSegDataset': ('DATASETS', _reasonseg, _dataset_item),
+    'ReasoningIoUMetric': ('METRICS', lambda c: dict(type='ReasoningIoUMetric'), _is(BaseMetric)),
+    'DataFilesCheckHook': ('HOOKS', lambda c: dict(type='DataFilesCheckHook'), _is(Hook)),
+    'ReasoningVisualizationHook': ('HOOKS', lambda c: dict(type='ReasoningVisualizationHook'),
+                                   _is(Hook)),
+    'MultiSourceSampler': ('DATA_SAMPLERS', _sampler, _sampler_check),
+}
+
+
+def test_every_registered_component_has_a_row():
+    added = registered_by_mmcora()
+    names = {(r, n) for r, ns in added.items() for n in ns}
+    rows = {(r, n) for n, (r, _, _) in ROWS.items()}
+    assert names == rows, dict(missing=sorted(names - rows), stale=sorted(rows - names))
+    assert len(rows) == len(ROWS) == 28
+
+
+@pytest.fixture(scope='module')
+def ctx(tmp_path_factory, toy_city_root, toy_city_spec):
+    from mmcora.models.mllm import ensure_tiny_llava
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmseg')
+    tmp = tmp_path_factory.mktemp('contract')
+    return dict(tmp=tmp, toy_city_root=toy_city_root, toy_city_spec=toy_city_spec,
+                llava=ensure_tiny_llava(str(tmp / 'tiny-llava')))
+
+
+@pytest.mark.parametrize('name', sorted(ROWS))
+def test_component_builds_from_config_and_keeps_its_contract(name, ctx):
+    registry_name, make_cfg, check = ROWS[name]
+    cfg = make_cfg(ctx)
+    assert cfg['type'] == name
+    built = getattr(registry, registry_name).build(cfg)
+    assert type(built).__name__ == name
+    check(built, ctx)
+    np.random.seed(0)  # builds may draw from numpy's global RNG; keep rows independent
