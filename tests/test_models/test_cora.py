@@ -116,6 +116,13 @@ def test_predict_both_modes(toy_reasoning, llava_dir):
             assert len(sample.pred_texts) == sample.num_queries
 
 
+def test_unknown_mode_raises(toy_reasoning, llava_dir):
+    model = MODELS.build(shrink(Config.fromfile(CONFIGS[0]).model, llava_dir))
+    batch = model.data_preprocessor(_batch_with_every_type(toy_reasoning), False)
+    with pytest.raises(ValueError, match="mode must be loss, predict or tensor, got 'bogus'"):
+        model(**batch, mode='bogus')
+
+
 def test_loss_with_no_queries_is_zero_with_graph(toy_reasoning, llava_dir):
     model = MODELS.build(shrink(Config.fromfile(CONFIGS[0]).model, llava_dir))
     batch = pseudo_collate([toy_reasoning[0]])

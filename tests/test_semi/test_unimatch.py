@@ -117,6 +117,29 @@ def test_preprocessor_and_one_unimatch_step(semi_batch):
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
 
 
+def test_unimatch_is_an_mmseg_segmentor_with_named_weights(semi_batch):
+    from mmseg.models.segmentors.base import BaseSegmentor
+    cfg, batch = semi_batch
+    model = MODELS.build(cfg.model)
+    assert isinstance(model, BaseSegmentor)
+    data = model.data_preprocessor(batch, True)
+    with pytest.raises(RuntimeError, match='Invalid mode "bogus"'):
+        model(**data, mode='bogus')  # used to fall through to the tensor mode silently
+    # halving the strong-view weight halves exactly those two terms
+    torch.manual_seed(0)
+    full = model(**data, mode='loss')
+    model.semi_train_cfg['strong_weight'] = 0.125
+    torch.manual_seed(0)
+    half = model(**data, mode='loss')
+    for key in full:
+        expected = full[key] / 2 if key in ('unsup.loss_s1', 'unsup.loss_s2') else full[key]
+        torch.testing.assert_close(half[key], expected)
+    old = dict(cfg.model, semi_train_cfg=dict(weights=(1.0, 0.0, 0.0, 0.0)))
+    with pytest.raises(ValueError, match=r"unknown semi_train_cfg keys \['weights'\] \(the "
+                                         r'weights are now sup_weight, strong_weight'):
+        MODELS.build(old)
+
+
 def test_masked_ce_ignores_padding_and_unconfident_pixels(semi_batch):
     cfg, _ = semi_batch
     model = MODELS.build(cfg.model)

@@ -10,33 +10,45 @@ as a weak view and two pixel-aligned strong views):
    unlabeled image of the batch, and the pseudo-label, confidence and ignore map are mixed
    the same way (the UniMatch author mixes with a shuffled batch; we roll it by one so that
    the source is always another image);
-4. ``loss = (sup + w_s1 * s1 + w_s2 * s2 + w_fp * fp) / 2`` with ``(1, .25, .25, .5)``;
-   unlabeled terms are per-pixel CE over pixels with confidence >= ``conf_thresh`` and
-   summed over the batch's non-ignored pixels.
+4. ``loss = (sup_weight * sup + strong_weight * (s1 + s2) + fp_weight * fp) / normalizer``
+   with ``(1, .25, .5) / 2``; unlabeled terms are per-pixel CE over pixels with confidence
+   >= ``conf_thresh`` and summed over the batch's non-ignored pixels.
 
-The network itself is the teacher (UniMatch v1 has no EMA model); ``predict`` is the wrapped
-segmentor's (e.g. sliding-window inference).
+The network itself is the teacher (UniMatch v1 has no EMA model). As mmdet's
+``SemiBaseDetector`` subclasses ``BaseDetector``, ``UniMatch`` is an mmseg ``BaseSegmentor``:
+its ``forward`` (and the error for an unknown mode) is mmseg's, and ``extract_feat``,
+``encode_decode``, ``predict`` and ``_forward`` are the wrapped segmentor's (e.g.
+sliding-window inference)::
+
+    loss(inputs, data_samples)       # inputs: {'sup': (Bl, 3, H, W), 'unsup': (V, Bu, 3, H, W)}
+      segmentor.extract_feat(labeled + weak) -> decode (plain and channel-dropped features)
+      loss_by_gt -----------------------------> 'sup.*' (decode and auxiliary heads)
+      get_pseudo_labels ----------------------> pseudo-label, confidence, ignore (Bu, H, W)
+      loss_by_pseudo -------------------------> 'unsup.loss_s1', 'unsup.loss_s2', 'unsup.loss_fp'
+        cutmix_boxes, segmentor.extract_feat(strong views), masked_ce
 """
 from typing import Dict, List, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModel
+from mmseg.models.segmentors.base import BaseSegmentor
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
-from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig, SampleList
+from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig, SampleList, add_prefix
+
+OLD_WEIGHTS_KEY = 'weights'  # (sup, s1, s2, fp) before the weights had names
 
 
 @MODELS.register_module()
-class UniMatch(BaseModel):
+class UniMatch(BaseSegmentor):
     """Semi-supervised training of an mmseg segmentor with UniMatch.
 
     Args:
         segmentor: Config of the ``EncoderDecoder`` to train.
         semi_train_cfg: ``conf_thresh`` (0.95; 0 for Cityscapes), ``fp_dropout`` (0.5),
             ``cutmix_prob`` (0.5), ``cutmix_area`` ((0.02, 0.4) of the image),
-            ``cutmix_ratio`` ((0.3, 1 / 0.3)), ``weights`` (sup, s1, s2, fp) =
-            (1, .25, .25, .5), ``normalizer`` (2.0).
+            ``cutmix_ratio`` ((0.3, 1 / 0.3)), ``sup_weight`` (1.0), ``strong_weight``
+            (0.25, each of the two strong views), ``fp_weight`` (0.5), ``normalizer`` (2.0).
         data_preprocessor: Keys overriding the segmentor's own ``data_preprocessor`` (e.g.
             ``size``), whose normalisation and padding are kept and whose type becomes
             ``SemiSegDataPreProcessor`` unless a ``type`` is given here.
@@ -52,7 +64,14 @@ class UniMatch(BaseModel):
         self.segmentor = MODELS.build(segmentor)
         self.semi_train_cfg = dict(conf_thresh=0.95, fp_dropout=0.5, cutmix_prob=0.5,
                                    cutmix_area=(0.02, 0.4), cutmix_ratio=(0.3, 1 / 0.3),
-                                   weights=(1.0, 0.25, 0.25, 0.5), normalizer=2.0)
+                                   sup_weight=1.0, strong_weight=0.25, fp_weight=0.5,
+                                   normalizer=2.0)
+        unknown = sorted(set(semi_train_cfg or {}) - set(self.semi_train_cfg))
+        if unknown:
+            hint = (' (the weights are now sup_weight, strong_weight and fp_weight)'
+                    if OLD_WEIGHTS_KEY in unknown else '')
+            raise ValueError(f'unknown semi_train_cfg keys {unknown}{hint}; expected some of '
+                             f'{sorted(self.semi_train_cfg)}')
         self.semi_train_cfg.update(semi_train_cfg or {})
         self._register_load_state_dict_pre_hook(self._accept_plain_segmentor_keys)
 
@@ -70,13 +89,20 @@ class UniMatch(BaseModel):
         for key in [k for k in state_dict if k.startswith(prefix)]:
             state_dict[ours + key[len(prefix):]] = state_dict.pop(key)
 
-    # ------------------------------------------------------------------ steps
-    def forward(self, inputs, data_samples=None, mode: str = 'tensor'):
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'predict':
-            return self.segmentor.predict(inputs, data_samples)
+    # ------------------------------------------------------------------ the wrapped model
+    def extract_feat(self, inputs: torch.Tensor) -> List[torch.Tensor]:
+        return self.segmentor.extract_feat(inputs)
+
+    def encode_decode(self, inputs: torch.Tensor, batch_img_metas: List[dict]) -> torch.Tensor:
+        return self.segmentor.encode_decode(inputs, batch_img_metas)
+
+    def predict(self, inputs: torch.Tensor, data_samples: SampleList = None) -> SampleList:
+        return self.segmentor.predict(inputs, data_samples)
+
+    def _forward(self, inputs: torch.Tensor, data_samples: SampleList = None):
         return self.segmentor._forward(inputs, data_samples)
+
+    # ------------------------------------------------------------------ training
 
     def decode(self, feats: List[torch.Tensor], size: Tuple[int, int]) -> torch.Tensor:
         """Decode-head logits resized to ``size`` (B, C, H, W)."""
@@ -102,15 +128,12 @@ class UniMatch(BaseModel):
     def loss_by_gt(self, feats_x: List[torch.Tensor], logits_x: torch.Tensor,
                    samples: SampleList) -> dict:
         """The wrapped segmentor's own decode (and auxiliary) losses on labeled images."""
-        weight = self.semi_train_cfg['weights'][0] / self.semi_train_cfg['normalizer']
-        head = self.segmentor.decode_head
-        losses = {f'sup.{k}': (v * weight if 'loss' in k else v)
-                  for k, v in head.loss_by_feat(logits_x, samples).items()}
+        weight = self.semi_train_cfg['sup_weight'] / self.semi_train_cfg['normalizer']
+        losses = self.segmentor.decode_head.loss_by_feat(logits_x, samples)
         if self.segmentor.with_auxiliary_head:
-            aux = self.segmentor._auxiliary_head_forward_train(feats_x, samples)
-            losses.update({f'sup.{k}': (v * weight if 'loss' in k else v)
-                           for k, v in aux.items()})
-        return losses
+            losses.update(self.segmentor._auxiliary_head_forward_train(feats_x, samples))
+        return add_prefix({k: (v * weight if 'loss' in k else v) for k, v in losses.items()},
+                          'sup')
 
     @torch.no_grad()
     def get_pseudo_labels(self, logits_w: torch.Tensor, samples: SampleList
@@ -158,13 +181,12 @@ class UniMatch(BaseModel):
         feats = self.segmentor.extract_feat(torch.cat(mixed_imgs))
         logits_s = self.decode(feats, size).chunk(len(strong))
         losses = {}
-        weights = cfg['weights'][1:]
         for i, (logits, (target, confidence, ignored)) in enumerate(zip(logits_s, targets)):
-            losses[f'unsup.loss_s{i + 1}'] = self.masked_ce(
-                logits, target, confidence, ignored) * weights[min(i, 1)] / cfg['normalizer']
-        losses['unsup.loss_fp'] = self.masked_ce(logits_fp, pseudo, conf,
-                                                 ignore) * weights[2] / cfg['normalizer']
-        return losses
+            losses[f'loss_s{i + 1}'] = self.masked_ce(
+                logits, target, confidence, ignored) * cfg['strong_weight'] / cfg['normalizer']
+        losses['loss_fp'] = self.masked_ce(logits_fp, pseudo, conf,
+                                           ignore) * cfg['fp_weight'] / cfg['normalizer']
+        return add_prefix(losses, 'unsup')
 
     def masked_ce(self, logits: torch.Tensor, target: torch.Tensor, conf: torch.Tensor,
                   ignore: torch.Tensor) -> torch.Tensor:
