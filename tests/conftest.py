@@ -71,4 +71,5 @@ def inferencer(tmp_path_factory):
     cfg = Config.fromfile(os.path.join(REPO, 'configs', 'cora', 'toy-city_1-30_tiny.py'))
     cfg.model.mllm.pretrained = str(tmp_path_factory.mktemp('m') / 'tiny-llava')
     cfg.model.sam.toy_pretrain = None  # plumbing: random weights, no foundation cache
+    cfg.model.mllm.toy_pretrain = None
     return ReasoningSegInferencer(cfg)

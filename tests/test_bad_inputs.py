@@ -77,7 +77,7 @@ def test_unreadable_toy_sam_resume_state_restarts_pretraining(tmp_path, monkeypa
     # A partial.pth cut short (disk full, killed copy) must not block the pretraining: the
     # run warns, naming the file, and starts afresh with the same result as a clean run.
     from mmcora.models.foundation import FoundationCorpus, SAMRecipe, pretrain_sam
-    from mmcora.models.foundation import sam_pretrain
+    from mmcora.models.foundation import resume as resume_module
     from mmcora.models.sam import TINY_DEFAULTS, build_tiny_sam
     tiny = {**TINY_DEFAULTS, 'img_size': 256, 'patch_size': 8, 'window_size': 8}
     corpus = FoundationCorpus(num_scenes=2).render()
@@ -88,7 +88,7 @@ def test_unreadable_toy_sam_resume_state_restarts_pretraining(tmp_path, monkeypa
     clean = build_tiny_sam(**tiny)
     pretrain_sam(clean, corpus, recipe)
     messages = []
-    monkeypatch.setattr(sam_pretrain, 'print_log', lambda msg, **kw: messages.append(msg))
+    monkeypatch.setattr(resume_module, 'print_log', lambda msg, **kw: messages.append(msg))
     torch.manual_seed(0)
     restarted = build_tiny_sam(**tiny)
     pretrain_sam(restarted, corpus, recipe, resume_file=str(resume))
@@ -102,3 +102,14 @@ def test_misspelled_toy_pretrain_key_is_named():
     with pytest.raises(ValueError, match=r"unknown toy_pretrain keys \['stepz'\]; expected "
                                          r"some of \[.*'steps'"):
         SAMWrapper(tiny=dict(img_size=256, patch_size=8), toy_pretrain=dict(stepz=10))
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(toy_pretrain=dict()), 'toy_pretrain pretrains a tiny LLaVA: give it with tiny'),
+    (dict(tiny=dict(), toy_pretrain=dict(tune=3)),
+     r"unknown toy_pretrain keys \['tune'\]; expected some of \[.*'tune_steps'"),
+], ids=['toy LLaVA without tiny', 'misspelled toy LLaVA key'])
+def test_toy_llava_options_are_checked(tmp_path, kwargs, message):
+    from mmcora.models.mllm import LlavaMLLM
+    with pytest.raises(ValueError, match=message):
+        LlavaMLLM(str(tmp_path / 'llava'), **kwargs)

@@ -12,15 +12,16 @@ TOY = osp.join(REPO, 'configs', 'cora', 'toy-city_1-30_tiny.py')
 
 
 def _small_config(tmp_path, toy_city_root, toy_city_spec, iters, val_interval,
-                  pretrained_sam=False):
-    """The toy config at test size; plumbing tests keep a random SAM (no cache needed)."""
+                  foundation=False):
+    """The toy config at test size; plumbing tests keep a random SAM and LLaVA (no
+    foundation cache needed)."""
     path = tmp_path / 'cora_small.py'
     warmup = min(50, iters // 2)
-    sam = '' if pretrained_sam else ', sam=dict(toy_pretrain=None)'
+    random = '' if foundation else ', toy_pretrain=None'
     path.write_text(
         f'_base_ = [{TOY!r}]\n'
         f'llava_path = {str(tmp_path / "tiny-llava")!r}\n'
-        f'model = dict(mllm=dict(pretrained=llava_path){sam})\n'
+        f'model = dict(mllm=dict(pretrained=llava_path{random}), sam=dict(tiny=dict(){random}))\n'
         # the session's toy city has 30 training scenes: its 1/4 partition holds 8 labeled
         # images, as many as the default city's 1/30
         f"train_dataloader = dict(num_workers=0, persistent_workers=False, dataset=dict("
@@ -62,9 +63,9 @@ def test_train_resume_test_out_and_show_dir(tmp_path, toy_city_root, toy_city_sp
 
 
 def test_short_training_beats_trivial_baselines(tmp_path, toy_city_root, toy_city_spec):
-    # The main job's model: SAM from the toy foundation cache (pretrained on first use).
+    # The main job's model: SAM and LLaVA from the toy foundation cache (made on first use).
     config = _small_config(tmp_path, toy_city_root, toy_city_spec, 2000, 2000,
-                           pretrained_sam=True)
+                           foundation=True)
     work = str(tmp_path / 'work')
     run_tool([sys.executable, 'tools/train.py', config, '--work-dir', work])
     ciou = float(re.findall(r'reason/cIoU: ([\d.]+)', _log(work))[-1])

@@ -145,6 +145,15 @@ def square_resize(img: np.ndarray, size: int, pad: Sequence[float]) -> np.ndarra
     return cv2.resize(canvas, (size, size), interpolation=cv2.INTER_CUBIC)
 
 
+def masked_crop(img: np.ndarray, mask: np.ndarray, size: int):
+    """SegLLM's object crop: ``img`` masked by ``mask`` (black elsewhere), cut to the mask's
+    box, padded square and resized -> ((size, size, 3) crop, box ``(x0, y0, x1, y1)``)."""
+    ys, xs = np.nonzero(mask)
+    x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    crop = np.where(mask[y0:y1, x0:x1, None], img[y0:y1, x0:x1], 0).astype(img.dtype)
+    return square_resize(crop, size, (0, 0, 0)), (x0, y0, x1, y1)
+
+
 @TRANSFORMS.register_module()
 class CLIPInputs(BaseTransform):
     """CLIP inputs: the whole image and each anchor's masked crop, squared and resized.
@@ -170,10 +179,8 @@ class CLIPInputs(BaseTransform):
         for i, mask in enumerate(results.get('anchor_masks') or []):
             if mask is None or not mask.any():
                 continue
-            ys, xs = np.nonzero(mask)
-            x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
-            crop = np.where(mask[y0:y1, x0:x1, None], img[y0:y1, x0:x1], 0).astype(img.dtype)
-            crops.append(square_resize(crop, self.size, (0, 0, 0)))
+            crop, (x0, y0, x1, y1) = masked_crop(img, mask, self.size)
+            crops.append(crop)
             index.append(i)
             boxes.append([x0 / w, y0 / h, x1 / w, y1 / h])
         results['anchor_crops'] = (np.stack(crops) if crops else

@@ -13,23 +13,19 @@ fractions at that resolution, not on masks upsampled to the input size; and the 
 encoder, which cannot start from ImageNet weights here, also learns to classify the
 segments (:attr:`SAMRecipe.class_weight`).
 """
-import logging
 import math
-import os
-import os.path as osp
-import pickle
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from mmengine.logging import print_log
 from segment_anything.modeling import Sam
 from torch import nn
 
 from ..sam.sam_wrapper import SAMWrapper
 from .corpus import FoundationCorpus, Region
+from .resume import read_resume_state, write_resume_state
 
 
 def sam_input(sam: Sam, image: np.ndarray) -> Tuple[torch.Tensor, float]:
@@ -198,19 +194,6 @@ def _step_loss(sam: Sam, head: nn.Module, corpus: FoundationCorpus, picks: np.nd
     return loss, box_iou
 
 
-def _read_resume_state(resume_file: Optional[str]) -> Optional[dict]:
-    """The saved state of an interrupted run; None (start afresh) if absent or unreadable."""
-    if resume_file is None or not osp.isfile(resume_file):
-        return None
-    try:
-        return torch.load(resume_file, map_location='cpu', weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-        print_log(f'{resume_file} is unreadable ({reason}); pretraining starts from step 0',
-                  logger='current', level=logging.WARNING)
-        return None
-
-
 def pretrain_sam(sam: Sam, corpus: FoundationCorpus, recipe: SAMRecipe,
                  resume_file: Optional[str] = None, save_every: int = 100,
                  progress: Optional[Callable[[int, int, Dict[str, float]], None]] = None
@@ -233,7 +216,7 @@ def pretrain_sam(sam: Sam, corpus: FoundationCorpus, recipe: SAMRecipe,
                                   weight_decay=0.01)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(recipe.steps))
     start = 0
-    state = _read_resume_state(resume_file)
+    state = read_resume_state(resume_file)
     if state is not None:
         sam.load_state_dict(state['model'])
         head.load_state_dict(state['head'])
@@ -254,12 +237,10 @@ def pretrain_sam(sam: Sam, corpus: FoundationCorpus, recipe: SAMRecipe,
                      if box_iou else stats.get('box_iou', 0.0))
         done = step + 1
         if resume_file is not None and (done % save_every == 0) and done < recipe.steps:
-            tmp = resume_file + '.tmp'
-            torch.save(dict(model=sam.state_dict(), head=head.state_dict(),
-                            optimizer=optimizer.state_dict(),
-                            scheduler=scheduler.state_dict(),
-                            sampler=rng.bit_generator.state, step=done), tmp)
-            os.replace(tmp, resume_file)
+            write_resume_state(resume_file, dict(
+                model=sam.state_dict(), head=head.state_dict(),
+                optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                sampler=rng.bit_generator.state, step=done))
         if progress is not None:
             progress(done, recipe.steps, stats)
     sam.eval()

@@ -1,27 +1,25 @@
 """The toy SAM checkpoint: made once per recipe from the foundation corpus, then cached.
 
 The real SAM ViT-H checkpoint is a file a user downloads; the toy's is a file made on this
-machine by :func:`pretrain_sam` and kept outside the repository, under
-``$MMCORA_CACHE_DIR/toy-foundation`` (default ``~/.cache/mmcora/toy-foundation``, as the mmcv
-wheel cache of ``tools/setup_env.sh``), in a folder named by a hash of everything that
-determines it: the tiny architecture, the :class:`SAMRecipe`, the toy generator's format and
-this module's :data:`RECIPE_VERSION`. The file is a plain segment-anything state dict, the
-format of ``sam_vit_h_4b8939.pth``, so :class:`~mmcora.models.sam.SAMWrapper` loads it through
-its ``checkpoint`` path like an official one. The recipe is shipped, never the weights.
+machine by :func:`pretrain_sam` and kept in the toy foundation cache (:mod:`.cache`), in a
+folder named by a hash of everything that determines it: the tiny architecture, the
+:class:`SAMRecipe`, the toy generator's format and this module's :data:`RECIPE_VERSION`.
+The file is a plain segment-anything state dict, the format of ``sam_vit_h_4b8939.pth``, so
+:class:`~mmcora.models.sam.SAMWrapper` loads it through its ``checkpoint`` path like an
+official one. The recipe is shipped, never the weights.
 """
-import fcntl
-import hashlib
 import json
 import os
 import os.path as osp
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from typing import Dict, Optional
 
 import torch
 from mmengine.logging import print_log
 
 from ...datasets.toy_city import FORMAT_VERSION as TOY_FORMAT_VERSION
+from .cache import Progress, build_recipe, cache_folder, make_once
 from .corpus import HELD_OUT_STREAM, FoundationCorpus
 from .sam_pretrain import SAMRecipe, evaluate_box_prompts, pretrain_sam
 
@@ -29,13 +27,6 @@ RECIPE_VERSION = 1  # bump when the corpus sampling or the training loop changes
 CHECKPOINT = 'sam_toy.pth'
 MANIFEST = 'recipe.json'
 HELD_OUT_SCENES = 20
-
-
-def foundation_cache_dir() -> str:
-    """Root of the toy foundation cache (``$MMCORA_CACHE_DIR`` or ``~/.cache/mmcora``)."""
-    base = os.environ.get('MMCORA_CACHE_DIR') or osp.join(
-        os.environ.get('XDG_CACHE_HOME') or osp.expanduser('~/.cache'), 'mmcora')
-    return osp.join(base, 'toy-foundation')
 
 
 def _spec(tiny: Dict, recipe: SAMRecipe) -> Dict:
@@ -46,26 +37,7 @@ def _spec(tiny: Dict, recipe: SAMRecipe) -> Dict:
 
 def toy_sam_path(tiny: Dict, recipe: SAMRecipe) -> str:
     """Where the checkpoint of this architecture and recipe lives (whether made or not)."""
-    key = hashlib.sha1(json.dumps(_spec(tiny, recipe), sort_keys=True).encode()).hexdigest()
-    return osp.join(foundation_cache_dir(), f'sam-{key[:12]}', CHECKPOINT)
-
-
-class _Progress:
-    """One log line every ``every`` steps: step, loss, box IoU, elapsed and remaining time."""
-
-    def __init__(self, every: int = 100) -> None:
-        self.every, self.start, self.first = every, time.time(), None
-
-    def __call__(self, done: int, total: int, stats: Dict[str, float]) -> None:
-        if self.first is None:
-            self.first = done - 1
-        if done % self.every and done != total:
-            return
-        elapsed = time.time() - self.start
-        rate = elapsed / max(1, done - self.first)
-        print_log(f'toy SAM pretraining [{done}/{total}] loss {stats["loss"]:.3f} '
-                  f'box IoU {stats["box_iou"]:.3f}, {elapsed:.0f} s, about '
-                  f'{rate * (total - done):.0f} s left', logger='current')
+    return osp.join(cache_folder('sam', _spec(tiny, recipe)), CHECKPOINT)
 
 
 def ensure_toy_sam(tiny: Dict, recipe: Optional[Dict] = None) -> str:
@@ -83,21 +55,10 @@ def ensure_toy_sam(tiny: Dict, recipe: Optional[Dict] = None) -> str:
     Returns:
         str: Path of a segment-anything state dict.
     """
-    unknown = sorted(set(recipe or {}) - {f.name for f in fields(SAMRecipe)})
-    if unknown:
-        raise ValueError(f'unknown toy_pretrain keys {unknown}; expected some of '
-                         f'{[f.name for f in fields(SAMRecipe)]}')
-    recipe_obj = SAMRecipe(**(recipe or {}))
+    recipe_obj = build_recipe(SAMRecipe, recipe)
     path = toy_sam_path(tiny, recipe_obj)
-    if osp.isfile(path):
-        return path
-    folder = osp.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    # Runs started together (seed sweeps, several ranks) wait for one pretraining.
-    with open(osp.join(folder, '.lock'), 'w') as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not osp.isfile(path):
-            _pretrain(tiny, recipe_obj, path)
+    make_once(osp.dirname(path), lambda: osp.isfile(path),
+              lambda: _pretrain(tiny, recipe_obj, path))
     return path
 
 
@@ -118,7 +79,8 @@ def _pretrain(tiny: Dict, recipe_obj: SAMRecipe, path: str) -> None:
                                       height=128, width=256).render()
             stats = pretrain_sam(sam, corpus, recipe_obj,
                                  resume_file=osp.join(folder, 'partial.pth'),
-                                 progress=_Progress())
+                                 progress=Progress('toy SAM pretraining',
+                                                           ('loss', 'box_iou')))
             held_out = FoundationCorpus(seed=recipe_obj.seed, num_scenes=HELD_OUT_SCENES,
                                         stream=HELD_OUT_STREAM).render()
             box_iou = evaluate_box_prompts(sam, held_out, list(range(HELD_OUT_SCENES)))

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 
 from ...instructions.vocabulary import ANCHOR_PLACEHOLDER
-from .tiny_llava import SYSTEM_PROMPT, ensure_tiny_llava
+from .tiny_llava import SYSTEM_PROMPT, ensure_tiny_llava, tiny_spec
 
 IGNORE = -100
 SEG_TOKEN, ANCHOR_MASK_TOKEN, ANCHOR_BOX_TOKEN = '[SEG]', '[ANCHOR_MASK]', '[ANCHOR_BOX]'
@@ -50,6 +50,11 @@ class LlavaMLLM(nn.Module):
         tiny: If given, first write a tiny random-weight LLaVA with these
             :data:`~mmcora.models.mllm.tiny_llava.DEFAULT_SPEC` overrides at ``pretrained``
             (tests and the demo; nothing is downloaded).
+        toy_pretrain: With ``tiny``, load the toy foundation LLaVA instead: the tiny one
+            pretrained on the toy foundation corpus (CLIP crop and patch classification,
+            projector alignment, instruction tuning) with these
+            :class:`~mmcora.models.foundation.LLaVARecipe` overrides, made once on first use
+            and cached by recipe (:func:`~mmcora.models.foundation.ensure_toy_llava`).
         lora: LoRA on the language model's projections (``r``, ``alpha``, ``dropout``,
             ``target_modules``); None trains no LoRA.
         train_token_embeddings: Train the full ``embed_tokens`` and ``lm_head`` (LISA), so
@@ -65,13 +70,22 @@ class LlavaMLLM(nn.Module):
     """
 
     def __init__(self, pretrained: str, tiny: Optional[dict] = None,
-                 lora: Optional[dict] = None, train_token_embeddings: bool = True,
+                 toy_pretrain: Optional[dict] = None, lora: Optional[dict] = None,
+                 train_token_embeddings: bool = True,
                  dtype: str = 'float32', gradient_checkpointing: bool = False,
                  max_length: int = 2048, system_prompt: str = SYSTEM_PROMPT) -> None:
         super().__init__()
         from transformers import AutoTokenizer, CLIPImageProcessor, LlavaForConditionalGeneration
+        if toy_pretrain is not None:
+            from ..foundation import LLaVARecipe, build_recipe, ensure_toy_llava
+            if tiny is None:
+                raise ValueError('toy_pretrain pretrains a tiny LLaVA: give it with '
+                                 'tiny=dict(...)')
+            build_recipe(LLaVARecipe, toy_pretrain)  # a misspelled key fails before any work
         if tiny is not None:
             ensure_tiny_llava(pretrained, **tiny)
+        if toy_pretrain is not None:
+            pretrained = ensure_toy_llava(pretrained, tiny_spec(**tiny), toy_pretrain)
         if not osp.isdir(pretrained):
             raise FileNotFoundError(f'LLaVA directory not found: {pretrained} (a Hugging Face '
                                     'save_pretrained directory, e.g. llava-1.5-7b-hf)')

@@ -105,9 +105,14 @@ def write_tiny_llava(path: str, **spec: int) -> None:
         json.dump(dict(format_version=FORMAT_VERSION, **spec), f, indent=2)
 
 
+def tiny_spec(**spec: int) -> Dict[str, int]:
+    """The complete manifest of the tiny LLaVA with these overrides (format version too)."""
+    return dict(format_version=FORMAT_VERSION, **{**DEFAULT_SPEC, **spec})
+
+
 def ensure_tiny_llava(path: str, **spec: int) -> str:
     """Write the tiny LLaVA at ``path`` unless an identical one is there (atomic, rank-safe)."""
-    wanted = dict(format_version=FORMAT_VERSION, **{**DEFAULT_SPEC, **spec})
+    wanted = tiny_spec(**spec)
     manifest = osp.join(path, MANIFEST)
     if osp.isfile(manifest):
         with open(manifest, encoding='utf-8') as f:
