@@ -28,7 +28,8 @@ SAM_SIZE, CLIP_SIZE = 256, 56
 def shrink(model_cfg: Config, llava_dir: str, dtype: str = 'float32') -> Config:
     """The config's model at test size: tiny LLaVA and SAM, every other setting kept."""
     model_cfg = model_cfg.copy()
-    model_cfg.mllm.update(pretrained=llava_dir, tiny=dict(), dtype=dtype)
+    # random tiny weights: plumbing needs no foundation cache
+    model_cfg.mllm.update(pretrained=llava_dir, tiny=dict(), toy_pretrain=None, dtype=dtype)
     model_cfg.sam = dict(type='SAMWrapper', tiny=dict(img_size=SAM_SIZE))
     return model_cfg
 
@@ -102,8 +103,9 @@ def test_bfloat16_language_model_step(toy_reasoning, llava_dir):
                for p in model.parameters() if p.requires_grad)
 
 
-def test_predict_both_modes(toy_reasoning, llava_dir):
-    cfg = Config.fromfile(CONFIGS[0])
+@pytest.mark.parametrize('config', CONFIGS, ids=[osp.basename(c) for c in CONFIGS])
+def test_predict_both_modes(config, toy_reasoning, llava_dir):
+    cfg = Config.fromfile(config)
     model = MODELS.build(shrink(cfg.model, llava_dir)).eval()
     batch = _batch_with_every_type(toy_reasoning)
     for mode in ('teacher_forcing', 'generate'):
