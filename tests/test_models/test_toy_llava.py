@@ -79,7 +79,9 @@ def test_pretraining_resumes_exactly_in_any_stage(base, tmp_path):
                    'lm_head'):
         assert any(not torch.equal(before[k], after[k]) for k in after if k.startswith(prefix))
 
-    for stage, step in (('clip', 3), ('tune', 2)):  # mid-stage, and after a finished stage
+    # killed at clip's last step (resumes from its step 2), mid-stage in tune (from tune
+    # step 2), and at align's first step (from the state saved between language and align)
+    for stage, step in (('clip', 3), ('tune', 2), ('align', 1)):
         def crash(done, total, stats, name):
             if name == stage and done == step:
                 raise _Stop
@@ -90,8 +92,9 @@ def test_pretraining_resumes_exactly_in_any_stage(base, tmp_path):
         resumed.run(resume_file=resume, save_every=2,
                     progress=lambda done, total, stats, name: steps.append((name, done)))
         assert not osp.exists(resume)
-        # it continued from the saved step: clip step 2 or tune step 2, not from the start
-        assert steps[0] == (('clip', 3) if stage == 'clip' else ('tune', 3)), steps
+        # it continued from the saved step, not from the start
+        assert steps[0] == {'clip': ('clip', 3), 'tune': ('tune', 3),
+                            'align': ('align', 1)}[stage], steps
         for key, value in after.items():
             assert torch.equal(value, resumed.model.state_dict()[key]), (stage, key)
 

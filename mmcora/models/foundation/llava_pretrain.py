@@ -268,7 +268,7 @@ class LLaVAPretrainer:
             scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(steps))
             rng = np.random.default_rng([self.recipe.seed, 202, zlib.crc32(name.encode())])
             start = 0
-            if state and state['stage_index'] == stage_index:
+            if state and state['stage_index'] == stage_index and state['step'] > 0:
                 optimizer.load_state_dict(state['optimizer'])
                 scheduler.load_state_dict(state['scheduler'])
                 rng.bit_generator.state = state['sampler']
