@@ -22,7 +22,6 @@ resize, the image processor's mean and std), and prompts through the chat templa
 :class:`~mmcora.models.mllm.LlavaMLLM`. The Hugging Face model computes its own loss
 (``labels``), as when LLaVA is fine-tuned with ``transformers``.
 """
-import math
 import os
 import zlib
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from ...datasets.toy_city_canvas import VOID
 from ...datasets.transforms.reasoning import OPENAI_CLIP_MEAN_255, masked_crop, square_resize
 from .corpus import FoundationCorpus
 from .resume import read_resume_state, write_resume_state
+from .sam_pretrain import warmup_cosine
 from .scene_text import scene_questions
 
 NUM_CLASSES = 19  # Cityscapes trainIds
@@ -110,11 +110,6 @@ def patch_class_mix(train_ids: np.ndarray, grid: int) -> Tuple[torch.Tensor, tor
     fractions = fractions.flatten(1).T  # (grid*grid, classes)
     labeled = fractions.sum(1)
     return fractions / labeled.clamp(min=1e-6).unsqueeze(1), labeled
-
-
-def _schedule(steps: int) -> Callable[[int], float]:
-    warmup = max(1, steps // 20)
-    return lambda s: min((s + 1) / warmup, 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps))))
 
 
 class LLaVAPretrainer:
@@ -265,7 +260,7 @@ class LLaVAPretrainer:
             for param in params:
                 param.requires_grad_(True)
             optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
-            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(steps))
+            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(steps))
             rng = np.random.default_rng([self.recipe.seed, 202, zlib.crc32(name.encode())])
             start = 0
             if state and state['stage_index'] == stage_index and state['step'] > 0:

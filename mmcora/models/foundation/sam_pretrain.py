@@ -139,7 +139,8 @@ class SAMRecipe:
 NUM_CLASSES = 19  # Cityscapes trainIds of the corpus's segments
 
 
-def _schedule(steps: int) -> Callable[[int], float]:
+def warmup_cosine(steps: int) -> Callable[[int], float]:
+    """LambdaLR factor: linear warm-up over 5 % of ``steps``, then cosine decay to 0."""
     warmup = max(1, steps // 20)
     return lambda s: min((s + 1) / warmup, 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps))))
 
@@ -214,7 +215,7 @@ def pretrain_sam(sam: Sam, corpus: FoundationCorpus, recipe: SAMRecipe,
         head = nn.Linear(sam.prompt_encoder.embed_dim, NUM_CLASSES)
     optimizer = torch.optim.AdamW([*sam.parameters(), *head.parameters()], lr=recipe.lr,
                                   weight_decay=0.01)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(recipe.steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(recipe.steps))
     start = 0
     state = read_resume_state(resume_file)
     if state is not None:
