@@ -118,8 +118,12 @@ def test_cache_is_hf_format_keyed_by_recipe_and_keeps_the_callers_rng(base, tmp_
 
     # The wrapper loads that directory with from_pretrained; the weights are the trained ones.
     mllm = LlavaMLLM(str(tmp_path / 'base'), tiny=dict(), toy_pretrain=RECIPE)
-    trained = _trainer(base)
-    trained.run()
+    trained, threads = _trainer(base), torch.get_num_threads()
+    torch.set_num_threads(1)  # as the cache's pretraining does (sums depend on the threads)
+    try:
+        trained.run()
+    finally:
+        torch.set_num_threads(threads)
     vision = mllm.model.model.vision_tower.state_dict()
     for key, value in trained.model.model.vision_tower.state_dict().items():
         assert torch.equal(value, vision[key]), key
