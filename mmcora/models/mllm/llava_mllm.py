@@ -26,6 +26,29 @@ IGNORE = -100
 SEG_TOKEN, ANCHOR_MASK_TOKEN, ANCHOR_BOX_TOKEN = '[SEG]', '[ANCHOR_MASK]', '[ANCHOR_BOX]'
 
 
+def chat_prefix_ids(tokenizer, system_prompt: str, image_token_id: int,
+                    num_image_tokens: int) -> List[int]:
+    """Ids of ``<system prompt> USER: <image>\n`` with the image placeholder expanded to
+    ``num_image_tokens`` image tokens (``image_token_id`` < 0: text only, ``... USER:``)."""
+    if image_token_id < 0:
+        return tokenizer(f'{system_prompt} USER:').input_ids
+    ids = tokenizer(f'{system_prompt} USER: <image>\n').input_ids
+    at = ids.index(image_token_id)
+    return ids[:at] + [image_token_id] * num_image_tokens + ids[at + 1:]
+
+
+def encode_turn(tokenizer, text: str, answer: Optional[str]) -> Tuple[List[int], List[int]]:
+    """Ids and labels of the turn after the prefix, ``<text> ASSISTANT: <answer></s>``;
+    labels are the answer's ids and eos, IGNORE elsewhere (no answer: the query alone)."""
+    ids = tokenizer(text + ' ASSISTANT:', add_special_tokens=False).input_ids
+    labels = [IGNORE] * len(ids)
+    if answer is not None:
+        reply = tokenizer(' ' + answer, add_special_tokens=False).input_ids
+        reply.append(tokenizer.eos_token_id)
+        ids, labels = ids + reply, labels + reply
+    return ids, labels
+
+
 @dataclass
 class QueryTokens:
     """Tokenized query suffixes, right-padded.
@@ -104,10 +127,9 @@ class LlavaMLLM(nn.Module):
             if not train_token_embeddings:
                 # checkpointed blocks need an input that requires grad to backpropagate LoRA
                 self.model.enable_input_require_grads()
-        ids = self.tokenizer(f'{system_prompt} USER: <image>\n').input_ids
-        at = ids.index(self.image_token_id)
         # the shared prefix with the image placeholder expanded, tokenized once
-        self._prefix_ids = ids[:at] + [self.image_token_id] * self.num_image_tokens + ids[at + 1:]
+        self._prefix_ids = chat_prefix_ids(self.tokenizer, system_prompt, self.image_token_id,
+                                           self.num_image_tokens)
 
     # ------------------------------------------------------------------ set-up
     def _add_tokens(self) -> None:
@@ -211,12 +233,8 @@ class LlavaMLLM(nn.Module):
         rows, label_rows = [], []
         for i, text in enumerate(texts):
             text = text.replace(ANCHOR_PLACEHOLDER, ANCHOR_MASK_TOKEN + ANCHOR_BOX_TOKEN)
-            ids = self.tokenizer(text + ' ASSISTANT:', add_special_tokens=False).input_ids
-            labels = [IGNORE] * len(ids)
-            if answers is not None:
-                answer = self.tokenizer(' ' + answers[i], add_special_tokens=False).input_ids
-                answer.append(self.tokenizer.eos_token_id)
-                ids, labels = ids + answer, labels + answer
+            ids, labels = encode_turn(self.tokenizer, text,
+                                      None if answers is None else answers[i])
             if prefix_len + len(ids) > self.max_length:
                 name = names[i] if names else f'query {i}'
                 raise ValueError(f'{name}: the prompt has {prefix_len + len(ids)} tokens, over '
