@@ -16,6 +16,7 @@ from mmengine.hooks import Hook
 from mmengine.model import BaseDataPreprocessor, BaseModel
 from mmcv.transforms import BaseTransform
 from mmseg import registry
+from mmseg.registry import TRANSFORMS
 
 from .conftest import REPO
 
@@ -28,6 +29,7 @@ CORA_TINY = osp.join(REPO, 'configs', '_base_', 'models', 'cora_tiny.py')
 _PROBE = '''
 import json
 from mmseg import registry
+from mmseg.registry import TRANSFORMS
 from mmseg.utils import register_all_modules
 register_all_modules(init_default_scope=False)
 names = {r: set(getattr(registry, r).module_dict) for r in %r}
@@ -69,6 +71,34 @@ def _reasonseg(ctx):
     root = ctx['tmp'] / 'reasonseg'
     _write(root / 'val', 'a', [_shape('target', _rect(5, 5, 30, 30))], ['the cup'], False)
     return dict(type='ReasonSegDataset', data_root=str(root), split='val', pipeline=PIPELINE)
+
+
+def _semi_reasoning(ctx):
+    from tests.test_datasets.test_semi_reasoning import PIPELINE, write_pseudo
+
+    from mmcora.datasets import read_name_list
+    root, out = ctx['toy_city_root'], str(ctx['tmp'] / 'pseudo')
+    write_pseudo(root, out, read_name_list(f'{root}/splits/1_30/unlabeled.txt'))
+    return dict(type='SemiReasoningDataset', ann_file='splits/1_30/unlabeled.txt', data_root=root,
+                pseudo_dir=out, pipeline=PIPELINE)
+
+
+def _pseudo_transforms(obj, ctx):
+    """LoadPseudoLabel then SamplePseudoQueries on a hand-made pseudo-label."""
+    import cv2
+    path = str(ctx['tmp'] / 'one_pseudo.png')
+    label = np.zeros((8, 12), np.uint8)
+    label[:, 6:] = 13
+    cv2.imwrite(path, label)
+    results = dict(img=np.zeros((8, 12, 3), np.uint8), img_path='x.png', pseudo_path=path,
+                   conf_path=None, num_classes=19)
+    results = TRANSFORMS.build(dict(type='LoadPseudoLabel'))(results)
+    results.update(query_bank={'road': list('abcdefg'), 'car': list('hijklmn')},
+                   sample_class_ids=(0, 13), sample_class_names=('road', 'car'))
+    results = TRANSFORMS.build(dict(type='SamplePseudoQueries', num_queries=7))(results)
+    assert type(obj).__name__ in ('LoadPseudoLabel', 'SamplePseudoQueries')
+    assert len(results['consistency_queries']) == 6 and results['gt_masks'].shape == (1, 8, 12)
+    assert results['gt_masks'].sum() == 48
 
 
 def _cora(ctx):
@@ -159,6 +189,9 @@ ROWS = {
                       _is(BaseTransform)),
     'LoadReasoningAnnotations': ('TRANSFORMS', lambda c: dict(type='LoadReasoningAnnotations'),
                                  _is(BaseTransform)),
+    'LoadPseudoLabel': ('TRANSFORMS', lambda c: dict(type='LoadPseudoLabel'), _pseudo_transforms),
+    'SamplePseudoQueries': ('TRANSFORMS', lambda c: dict(type='SamplePseudoQueries'),
+                            _pseudo_transforms),
     'SAMResize': ('TRANSFORMS', lambda c: dict(type='SAMResize', size=256), _is(BaseTransform)),
     'CLIPInputs': ('TRANSFORMS', lambda c: dict(type='CLIPInputs', size=56), _is(BaseTransform)),
     'PackReasoningInputs': ('TRANSFORMS', lambda c: dict(type='PackReasoningInputs'),
@@ -172,6 +205,7 @@ ROWS = {
     'ReasoningSegDataset': ('DATASETS', lambda c: _toy_dataset(c, TOY_REASONING),
                             _dataset_item),
     'PanNukeDataset': ('DATASETS', _pannuke, _dataset_item),
+    'SemiReasoningDataset': ('DATASETS', _semi_reasoning, _dataset_item),
     'ReasonSegDataset': ('DATASETS', _reasonseg, _dataset_item),
     'ReasoningIoUMetric': ('METRICS', lambda c: dict(type='ReasoningIoUMetric'), _is(BaseMetric)),
     'DataFilesCheckHook': ('HOOKS', lambda c: dict(type='DataFilesCheckHook'), _is(Hook)),
@@ -186,7 +220,7 @@ def test_every_registered_component_has_a_row():
     names = {(r, n) for r, ns in added.items() for n in ns}
     rows = {(r, n) for n, (r, _, _) in ROWS.items()}
     assert names == rows, dict(missing=sorted(names - rows), stale=sorted(rows - names))
-    assert len(rows) == len(ROWS) == 28
+    assert len(rows) == len(ROWS) == 33
 
 
 @pytest.fixture(scope='module')

@@ -4,11 +4,12 @@ from .toy_city import ToyCitySpec, ensure_toy_city, generate_toy_city
 from .pannuke import PANNUKE_CLASSES, PanNukeDataset
 from .reasoning_seg import ReasoningSegDataset
 from .reasonseg import ReasonSegDataset
+from .semi_reasoning import SemiReasoningDataset
 from .samplers import MultiSourceSampler
 from .toy_cityscapes import ToyCityscapesDataset
 from .transforms import *  # noqa: F401,F403  registers the transforms
 
 __all__ = [
-    'MultiSourceSampler', 'PANNUKE_CLASSES', 'PARTITIONS', 'PanNukeDataset', 'ReasonSegDataset', 'ReasoningSegDataset', 'ToyCitySpec', 'ToyCityscapesDataset', 'ensure_toy_city', 'generate_toy_city',
+    'MultiSourceSampler', 'PANNUKE_CLASSES', 'PARTITIONS', 'PanNukeDataset', 'ReasonSegDataset', 'ReasoningSegDataset', 'SemiReasoningDataset', 'ToyCitySpec', 'ToyCityscapesDataset', 'ensure_toy_city', 'generate_toy_city',
     'install_split_lists', 'packaged_split_file', 'partition_names', 'read_name_list'
 ]

@@ -12,7 +12,10 @@ class ReasoningDataSample(BaseDataElement):
     ``class_name``, ``relation``).
 
     Data fields:
-        gt_masks: (N, H, W) uint8 targets in {0, 1, 255 = ignore}.
+        gt_masks: (N, H, W) uint8 targets in {0, 1, 255 = ignore} (pseudo-masks for
+            unlabeled samples, whose metainfo also has ``pseudo_path`` and the K-1
+            ``consistency_queries``).
+        gt_confidence: (N, H, W) float teacher confidence of a pseudo-mask, if read.
         anchor_crops: (A, 3, S, S) uint8 masked anchor crops for the CLIP encoder.
         anchor_index: (A,) long, the query of each anchor crop.
         anchor_boxes: (A, 4) float anchor boxes, (x0, y0, x1, y1) / (W, H, W, H).
@@ -23,6 +26,11 @@ class ReasoningDataSample(BaseDataElement):
     @property
     def num_queries(self) -> int:
         return len(self.metainfo.get('queries', []))
+
+    @property
+    def is_pseudo(self) -> bool:
+        """Whether the sample is an unlabeled image with a pseudo-label (stage 3)."""
+        return self.metainfo.get('pseudo_path') is not None
 
     @property
     def gt_masks(self) -> torch.Tensor:

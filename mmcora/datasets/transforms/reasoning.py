@@ -192,9 +192,14 @@ class CLIPInputs(BaseTransform):
 
 @TRANSFORMS.register_module()
 class PackReasoningInputs(BaseTransform):
-    """Pack into ``inputs`` (dict of uint8 CHW tensors) and a ``ReasoningDataSample``."""
+    """Pack into ``inputs`` (dict of uint8 CHW tensors) and a ``ReasoningDataSample``.
 
-    META_KEYS = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'sam_shape')
+    Unlabeled (pseudo-labeled) items also carry ``pseudo_path`` and ``consistency_queries`` in
+    the metainfo and ``gt_confidence`` (1, H, W) when a confidence map was read.
+    """
+
+    META_KEYS = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'sam_shape',
+                 'pseudo_path')
     QUERY_KEYS = ('text', 'answer', 'type', 'class_id', 'class_name', 'relation', 'source')
 
     def transform(self, results: dict) -> dict:
@@ -203,10 +208,14 @@ class PackReasoningInputs(BaseTransform):
 
         sample = ReasoningDataSample()
         meta = {k: results[k] for k in self.META_KEYS if k in results}
-        meta['queries'] = [{k: q.get(k) for k in self.QUERY_KEYS} for q in results['queries']]
+        for key in ('queries', 'consistency_queries'):
+            if key in results:
+                meta[key] = [{k: q.get(k) for k in self.QUERY_KEYS} for q in results[key]]
         sample.set_metainfo(meta)
         if 'gt_masks' in results:
             sample.gt_masks = torch.from_numpy(results['gt_masks'])
+        if results.get('gt_confidence') is not None:
+            sample.gt_confidence = torch.from_numpy(results['gt_confidence'])
         crops = results.get('anchor_crops')
         if crops is not None:
             sample.anchor_crops = torch.from_numpy(
