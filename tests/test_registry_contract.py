@@ -20,11 +20,13 @@ from mmseg.registry import TRANSFORMS
 
 from .conftest import REPO
 
-REGISTRIES = ('MODELS', 'TRANSFORMS', 'DATASETS', 'METRICS', 'HOOKS', 'DATA_SAMPLERS')
+REGISTRIES = ('MODELS', 'TRANSFORMS', 'DATASETS', 'METRICS', 'HOOKS', 'DATA_SAMPLERS',
+              'LOOPS')
 TOY_REASONING = osp.join(REPO, 'configs', '_base_', 'datasets', 'toy_city_reasoning.py')
 TOY_FCN = osp.join(REPO, 'configs', 'toy', 'fcn_r18-tiny_toy-city-1-30.py')
 UNIMATCH = osp.join(REPO, 'configs', 'unimatch', 'unimatch_fcn-r18-tiny_toy-city-1-30.py')
 CORA_TINY = osp.join(REPO, 'configs', '_base_', 'models', 'cora_tiny.py')
+SEMI_CORA = osp.join(REPO, 'configs', 'cora', 'cora-semi_tiny_3x600_toy-city-1-30.py')
 
 _PROBE = '''
 import json
@@ -107,6 +109,34 @@ def _cora(ctx):
     return model.to_dict()
 
 
+def _semi_cora(ctx):
+    model = Config.fromfile(SEMI_CORA)['model']
+    model['mllm'].update(pretrained=ctx['llava'], toy_pretrain=None)
+    model['sam'] = dict(type='SAMWrapper', tiny=dict(img_size=256))
+    return model.to_dict()
+
+
+def _staged_loop(ctx):
+    from types import SimpleNamespace
+
+    from torch.utils.data import DataLoader
+    runner = SimpleNamespace(visualizer=SimpleNamespace(dataset_meta=None))
+    return dict(type='CORAStagedTrainLoop', runner=runner, dataloader=DataLoader(list(range(4))),
+                stages=[dict(name='semantic', iters=3), dict(name='conditional', iters=0),
+                        dict(name='unlabeled', iters=2)])
+
+
+def _stages_check(obj, ctx):
+    assert obj.max_iters == 5 and obj.boundaries == [(0, 3), (3, 3), (3, 5)]
+    assert [obj.stage_at(i) for i in range(5)] == [0, 0, 0, 2, 2]
+
+
+def _bank_check(obj, ctx):
+    obj.push(torch.randn(5, 4), torch.tensor([0, 1, 1, 2, 2]))
+    tokens, classes = obj.contents()
+    assert tokens.shape == (5, 4) and classes.tolist() == [0, 1, 1, 2, 2]
+
+
 def _unimatch(ctx, kind='UniMatch'):
     return dict(Config.fromfile(UNIMATCH)['model'].to_dict(), type=kind)
 
@@ -183,6 +213,10 @@ ROWS = {
                    _attr('img_size', 256)),
     'CORASegmentor': ('MODELS', _cora, _is(BaseModel)),
     'UniMatch': ('MODELS', _unimatch, _is(BaseModel)),
+    'SemiCORASegmentor': ('MODELS', _semi_cora, _is(BaseModel)),
+    'TokenBank': ('MODELS', lambda c: dict(type='TokenBank', num_classes=3, dim=4), _bank_check),
+    'TokenBankHook': ('HOOKS', lambda c: dict(type='TokenBankHook'), _is(Hook)),
+    'CORAStagedTrainLoop': ('LOOPS', _staged_loop, _stages_check),
     'UniMatchGTPseudoLabels': ('MODELS', lambda c: _unimatch(c, 'UniMatchGTPseudoLabels'),
                                _is(BaseModel)),
     'SampleQueries': ('TRANSFORMS', lambda c: dict(type='SampleQueries', num_queries=2),
@@ -220,7 +254,7 @@ def test_every_registered_component_has_a_row():
     names = {(r, n) for r, ns in added.items() for n in ns}
     rows = {(r, n) for n, (r, _, _) in ROWS.items()}
     assert names == rows, dict(missing=sorted(names - rows), stale=sorted(rows - names))
-    assert len(rows) == len(ROWS) == 33
+    assert len(rows) == len(ROWS) == 37
 
 
 @pytest.fixture(scope='module')

@@ -25,10 +25,11 @@ class CORASegmentor(BaseModel):
 
         loss(inputs, data_samples)              # mode='loss'
           extract_feat ---------------------> SAM embeddings (B, P, h, w), CLIP tokens
+          loss_by_gt
           gather_queries -------------------> texts, answers, image index (Q,)
           anchor_embeds --------------------> anchor_encoder(CLIP CLS of crops, boxes)
           mllm.tokenize, mllm.forward_full -> answer CE, [SEG] states (Q, D)
-          decode_masks ---------------------> projector -> sam.decode -> sam.postprocess
+          projector, decode_masks ----------> sam.decode -> sam.postprocess
           loss_mask_bce, loss_mask_dice, ce_loss_weight * CE
 
         predict(inputs, data_samples)           # mode='predict'
@@ -127,10 +128,10 @@ class CORASegmentor(BaseModel):
         embeds = encoded.new_zeros((num_queries, 2, encoded.shape[-1]))
         return embeds.index_put((torch.cat(rows), ), encoded)
 
-    def decode_masks(self, sam_embeddings: torch.Tensor, states: torch.Tensor,
+    def decode_masks(self, sam_embeddings: torch.Tensor, prompts: torch.Tensor,
                      image_index: torch.Tensor, data_samples: SampleList) -> List[torch.Tensor]:
-        """[SEG] states (Q, D) -> per image, mask logits (N_i, H_i, W_i) at original size."""
-        prompts = self.projector(states.float())
+        """Projected [SEG] prompts (Q, P) -> per image, mask logits (N_i, H_i, W_i) at
+        original size."""
         low_res = self.sam.decode(sam_embeddings, prompts, image_index)
         masks = []
         for b, sample in enumerate(data_samples):
@@ -153,11 +154,21 @@ class CORASegmentor(BaseModel):
 
     def loss(self, inputs: Dict[str, torch.Tensor], data_samples: SampleList) -> dict:
         """Answer CE + mask BCE + Dice, masks at original resolution, mean over masks."""
-        sam_embeddings, image_features = self.extract_feat(inputs)
+        return self.loss_by_gt(*self.extract_feat(inputs), data_samples)[0]
+
+    def loss_by_gt(self, sam_embeddings: torch.Tensor, image_features: torch.Tensor,
+                   data_samples: SampleList) -> Tuple[dict, torch.Tensor]:
+        """Losses of labeled samples on already encoded images.
+
+        Returns:
+            The loss dict and the projected ``[SEG]`` prompts (Q, P) of the queries, in
+            :meth:`gather_queries` order (the token bank stores them).
+        """
         texts, answers, index, names = self.gather_queries(data_samples)
         if not texts:  # no query in the batch: zero losses that still reach the graph
             zero = sum(p.sum() for p in self.parameters() if p.requires_grad) * 0.
-            return dict(loss_ce=zero, loss_mask_bce=zero, loss_mask_dice=zero)
+            return (dict(loss_ce=zero, loss_mask_bce=zero, loss_mask_dice=zero),
+                    zero.new_zeros((0, self.sam.prompt_dim)))
         tokens = self.mllm.tokenize(texts, answers, index.device, names)
         anchors = self.anchor_embeds(data_samples, len(texts))
         ce, states, found = self.mllm.forward_full(image_features, index, tokens, anchors)
@@ -168,14 +179,15 @@ class CORASegmentor(BaseModel):
         if not bool(found.all()):
             missing = [names[i] for i in (~found).nonzero().squeeze(1).tolist()]
             raise ValueError(f'answers without [SEG]: {missing[:3]}')
-        logits = self.decode_masks(sam_embeddings, states, index, data_samples)
+        prompts = self.projector(states.float())
+        logits = self.decode_masks(sam_embeddings, prompts, index, data_samples)
         losses = dict(loss_ce=ce * self.ce_loss_weight)
         total = len(texts)
         for loss_module in (self.loss_mask_bce, self.loss_mask_dice):
             value = sum(loss_module(lg, s.gt_masks.to(lg.device)) * s.num_queries
                         for lg, s in zip(logits, data_samples) if s.num_queries)
             losses[loss_module.loss_name] = value / total
-        return losses
+        return losses, prompts
 
     def predict(self, inputs: Dict[str, torch.Tensor],
                 data_samples: SampleList) -> SampleList:
@@ -207,7 +219,8 @@ class CORASegmentor(BaseModel):
             tokens = self.mllm.tokenize(texts, None, index.device, names)
             replies, states, found = self.mllm.generate(
                 image_features, index, tokens, anchors, self.test_cfg['max_new_tokens'])
-        logits = self.decode_masks(sam_embeddings, states, index, data_samples)
+        logits = self.decode_masks(sam_embeddings, self.projector(states.float()), index,
+                                   data_samples)
         for b, (sample, mask_logits) in enumerate(zip(data_samples, logits)):
             rows = (index == b).nonzero().squeeze(1)
             # no [SEG] in the reply: the model answered without a mask
@@ -224,4 +237,5 @@ class CORASegmentor(BaseModel):
         tokens = self.mllm.tokenize(texts, answers, index.device, names)
         _, states, _ = self.mllm.forward_full(image_features, index, tokens,
                                               self.anchor_embeds(data_samples, len(texts)))
-        return self.decode_masks(sam_embeddings, states, index, data_samples)
+        return self.decode_masks(sam_embeddings, self.projector(states.float()), index,
+                                 data_samples)
