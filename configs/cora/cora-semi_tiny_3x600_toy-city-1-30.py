@@ -29,4 +29,5 @@ param_scheduler = [
          end=max_iters),
 ]
 default_hooks = dict(checkpoint=dict(interval=300))
-custom_hooks = [dict(type='DataFilesCheckHook'), dict(type='TokenBankHook')]
+custom_hooks = [dict(type='DataFilesCheckHook'), dict(type='TokenBankHook'),
+                dict(type='RandomStateHook')]  # exact --resume (LoRA dropout)

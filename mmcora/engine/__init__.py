@@ -1,12 +1,13 @@
 from .compat import (UnsafeCheckpointError, install_checkpoint_loaders, load_checkpoint_file,
                      setup_cpu_distributed)
 from .hooks import DataFilesCheckHook
+from .random_state import RandomStateHook
 from .stages import CORAStagedTrainLoop
 from .token_bank_hook import TokenBankHook, gather_rows
 from .threads import apply_torch_threads
 
 __all__ = [
-    'CORAStagedTrainLoop', 'DataFilesCheckHook', 'TokenBankHook', 'gather_rows', 'UnsafeCheckpointError', 'apply_torch_threads',
+    'CORAStagedTrainLoop', 'DataFilesCheckHook', 'RandomStateHook', 'TokenBankHook', 'gather_rows', 'UnsafeCheckpointError', 'apply_torch_threads',
     'install_checkpoint_loaders',
     'load_checkpoint_file', 'setup_cpu_distributed'
 ]

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 
 from ...instructions.vocabulary import ANCHOR_PLACEHOLDER
+from ...utils import main_process_first
 from .tiny_llava import SYSTEM_PROMPT, ensure_tiny_llava, tiny_spec
 
 IGNORE = -100
@@ -105,10 +106,14 @@ class LlavaMLLM(nn.Module):
                 raise ValueError('toy_pretrain pretrains a tiny LLaVA: give it with '
                                  'tiny=dict(...)')
             build_recipe(LLaVARecipe, toy_pretrain)  # a misspelled key fails before any work
+        # Rank 0 writes, the others then find it written: transformers' save_pretrained
+        # skips the weights on every rank but 0 once torch.distributed is initialised, so a
+        # directory written by another rank would hold no weights.
         if tiny is not None:
-            ensure_tiny_llava(pretrained, **tiny)
+            main_process_first(ensure_tiny_llava, pretrained, **tiny)
         if toy_pretrain is not None:
-            pretrained = ensure_toy_llava(pretrained, tiny_spec(**tiny), toy_pretrain)
+            pretrained = main_process_first(ensure_toy_llava, pretrained, tiny_spec(**tiny),
+                                            toy_pretrain)
         if not osp.isdir(pretrained):
             raise FileNotFoundError(f'LLaVA directory not found: {pretrained} (a Hugging Face '
                                     'save_pretrained directory, e.g. llava-1.5-7b-hf)')
