@@ -64,6 +64,8 @@ def max_iters(config: str, options: List[str]) -> int:
         parser = argparse.ArgumentParser()
         parser.add_argument('--cfg-options', nargs='+', action=DictAction)
         cfg.merge_from_dict(parser.parse_args(['--cfg-options', *options]).cfg_options)
+    if cfg.train_cfg.get('stages'):  # CORAStagedTrainLoop: the stages' sum
+        return sum(int(stage['iters']) for stage in cfg.train_cfg.stages)
     return int(cfg.train_cfg.max_iters)
 
 

@@ -47,3 +47,5 @@ unlabeled_dataloader = dict(
     batch_size=4, num_workers=2, persistent_workers=True,
     sampler=dict(type='MultiSourceSampler', batch_size=4, source_ratio=[1, 1]),
     dataset=dict(type='ConcatDataset', datasets=[labeled_reasoning, pseudo_labeled]))
+# every labeled instruction type, no unlabeled image (ablations and the full-label ceiling)
+labeled_dataloader = dict(conditional_dataloader, dataset=labeled_reasoning)
