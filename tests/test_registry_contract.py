@@ -131,6 +131,15 @@ def _stages_check(obj, ctx):
     assert [obj.stage_at(i) for i in range(5)] == [0, 0, 0, 2, 2]
 
 
+def _random_state_check(obj, ctx):
+    checkpoint = {}
+    obj.before_save_checkpoint(None, checkpoint)
+    drawn = torch.rand(3)
+    obj.after_load_checkpoint(None, checkpoint)
+    obj.before_train_iter(None, 0)
+    assert torch.equal(torch.rand(3), drawn)
+
+
 def _bank_check(obj, ctx):
     obj.push(torch.randn(5, 4), torch.tensor([0, 1, 1, 2, 2]))
     tokens, classes = obj.contents()
@@ -216,6 +225,7 @@ ROWS = {
     'SemiCORASegmentor': ('MODELS', _semi_cora, _is(BaseModel)),
     'TokenBank': ('MODELS', lambda c: dict(type='TokenBank', num_classes=3, dim=4), _bank_check),
     'TokenBankHook': ('HOOKS', lambda c: dict(type='TokenBankHook'), _is(Hook)),
+    'RandomStateHook': ('HOOKS', lambda c: dict(type='RandomStateHook'), _random_state_check),
     'CORAStagedTrainLoop': ('LOOPS', _staged_loop, _stages_check),
     'UniMatchGTPseudoLabels': ('MODELS', lambda c: _unimatch(c, 'UniMatchGTPseudoLabels'),
                                _is(BaseModel)),
@@ -254,7 +264,7 @@ def test_every_registered_component_has_a_row():
     names = {(r, n) for r, ns in added.items() for n in ns}
     rows = {(r, n) for n, (r, _, _) in ROWS.items()}
     assert names == rows, dict(missing=sorted(names - rows), stale=sorted(rows - names))
-    assert len(rows) == len(ROWS) == 37
+    assert len(rows) == len(ROWS) == 38
 
 
 @pytest.fixture(scope='module')

@@ -3,7 +3,6 @@
 # adding pseudo-labeled images (consistency-weighted pseudo-masks + token alignment).
 # Needs the teacher's pseudo-labels in data/toy_city/pseudo/unimatch_1_30 (README main job).
 _base_ = ['./toy-city_1-30_tiny.py', '../_base_/datasets/toy_city_semi_reasoning.py']
-train_dataloader = dict(dataset=dict(query_types=('semantic', 'attribute')))  # stage 1
 stage_iters = dict(semantic=600, conditional=600, unlabeled=600)
 max_iters = sum(stage_iters.values())
 model = dict(
@@ -12,15 +11,16 @@ model = dict(
     loss_token=dict(type='TokenContrastiveLoss', temperature=0.07),
     token_bank=dict(type='TokenBank', num_classes=19, size_per_class=32),
     unlabeled_weight=1.0)
+train_dataloader = dict(_delete_=True, ref='semantic_dataloader')  # stage 1
 train_cfg = dict(
     _delete_=True,
     type='CORAStagedTrainLoop',
     stages=[
         dict(name='semantic', iters=stage_iters['semantic']),  # train_dataloader
         dict(name='conditional', iters=stage_iters['conditional'],
-             dataloader={{_base_.conditional_dataloader}}),
+             dataloader='conditional_dataloader'),
         dict(name='unlabeled', iters=stage_iters['unlabeled'],
-             dataloader={{_base_.unlabeled_dataloader}}),
+             dataloader='unlabeled_dataloader'),
     ],
     val_interval=300)
 param_scheduler = [

@@ -4,7 +4,7 @@ _base_ = ['./cora-semi_tiny_3x600_toy-city-1-30.py']
 model = dict(loss_token=None, token_bank=None)
 train_cfg = dict(stages=[
     dict(name='semantic', iters=600),
-    dict(name='conditional', iters=600, dataloader={{_base_.conditional_dataloader}}),
-    dict(name='labeled', iters=600, dataloader={{_base_.labeled_dataloader}}),
+    dict(name='conditional', iters=600, dataloader='conditional_dataloader'),
+    dict(name='labeled', iters=600, dataloader='labeled_dataloader'),
 ])
 custom_hooks = [dict(type='DataFilesCheckHook'), dict(type='RandomStateHook')]

@@ -4,5 +4,5 @@ _base_ = ['./cora-semi_tiny_3x600_toy-city-1-30.py']
 train_cfg = dict(stages=[
     dict(name='semantic', iters=1200),
     dict(name='conditional', iters=0),
-    dict(name='unlabeled', iters=600, dataloader={{_base_.unlabeled_dataloader}}),
+    dict(name='unlabeled', iters=600, dataloader='unlabeled_dataloader'),
 ])

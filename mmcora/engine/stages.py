@@ -17,6 +17,45 @@ from mmseg.registry import LOOPS
 from torch.utils.data import DataLoader
 
 STAGE_KEYS = {'name', 'iters', 'dataloader'}
+DATASET_WRAPPERS = ('ConcatDataset', 'RepeatDataset', 'ClassBalancedDataset')
+
+
+def resolve_refs(config, root, where: str = 'train_cfg.stages'):
+    """Replace references to top-level config entries inside a dataloader config.
+
+    A reference is a string naming a top-level key, where a dataloader or a dataset is
+    expected (a stage's ``dataloader``, a ``dataset``, an element of ``datasets``), or a
+    dict ``dict(ref='key', **overrides)``: a copy of the entry updated with the overrides.
+    Named entries merge across config inheritance like every top-level dict, so a partition
+    config changes a dataset once (``labeled_reasoning = dict(ann_file=...)``) for every
+    stage that uses it.
+
+    Raises:
+        KeyError: A reference to a key the config does not have, naming where it was.
+    """
+    def lookup(name, at):
+        if name not in root:
+            raise KeyError(f'{at}: {name!r} names no top-level entry of the config')
+        return copy.deepcopy(root[name])
+
+    def resolve(node, at):
+        if isinstance(node, str):
+            return resolve(lookup(node, at), f'{at} -> {node}')
+        if isinstance(node, dict) and 'ref' in node:
+            base = lookup(node['ref'], at)
+            base.update({k: v for k, v in node.items() if k != 'ref'})
+            return resolve(base, f'{at} -> {node["ref"]}')
+        if isinstance(node, dict):
+            node = copy.copy(node)
+            # a dataloader (no type) or a dataset wrapper holds datasets; other datasets may
+            # have a plain 'dataset' argument (SemiReasoningDataset's layout name)
+            if 'dataset' in node and node.get('type') in (None, ) + DATASET_WRAPPERS:
+                node['dataset'] = resolve(node['dataset'], f'{at}.dataset')
+            if isinstance(node.get('datasets'), (list, tuple)):
+                node['datasets'] = [resolve(d, f'{at}.datasets[{i}]')
+                                    for i, d in enumerate(node['datasets'])]
+        return node
+    return resolve(config, where)
 
 
 @LOOPS.register_module()
@@ -33,7 +72,8 @@ class CORAStagedTrainLoop(IterBasedTrainLoop):
         dataloader: The config's ``train_dataloader``: the data of every stage that names
             none.
         stages: ``dict(name=..., iters=..., dataloader=None or a dataloader config)`` in
-            order. Names ``'semantic'``, ``'conditional'`` and ``'unlabeled'`` are CORA's;
+            order; dataloaders and datasets may reference top-level config entries
+            (:func:`resolve_refs`). Names ``'semantic'``, ``'conditional'`` and ``'unlabeled'`` are CORA's;
             the model reacts to ``'unlabeled'``.
         max_iters: If given, must equal the sum of the stages' ``iters`` (schedulers in the
             config usually need the total as a variable).
@@ -44,6 +84,16 @@ class CORAStagedTrainLoop(IterBasedTrainLoop):
                  max_iters: Optional[int] = None, val_begin: int = 1, val_interval: int = 1000,
                  dynamic_intervals: Optional[List[Tuple[int, int]]] = None) -> None:
         self.stages = [self._check_stage(i, s) for i, s in enumerate(stages)]
+        root = getattr(runner, 'cfg', None) or {}
+        for index, stage in enumerate(self.stages):
+            if stage['dataloader'] is not None:
+                stage['dataloader'] = resolve_refs(stage['dataloader'], root,
+                                                   f'train_cfg.stages[{index}].dataloader')
+        if isinstance(dataloader, dict):
+            dataloader = resolve_refs(dataloader, root, 'train_dataloader')
+        # what a later stage without its own data rebuilds
+        self._train_dataloader_cfg = dataloader if isinstance(dataloader, dict) else \
+            resolve_refs(root.get('train_dataloader'), root, 'train_dataloader')
         total = sum(s['iters'] for s in self.stages)
         if not total:
             raise ValueError('train_cfg.stages: every stage has 0 iterations')
@@ -95,7 +145,7 @@ class CORAStagedTrainLoop(IterBasedTrainLoop):
         else:
             # A fresh loader per stage: its sampler and worker seeds start as they would in a
             # resumed run, so resuming inside the stage repeats the same batches.
-            config = stage['dataloader'] or copy.deepcopy(self.runner.cfg.train_dataloader)
+            config = copy.deepcopy(stage['dataloader'] or self._train_dataloader_cfg)
             del self.dataloader_iterator  # releases the previous stage's workers
             self.dataloader_iterator = _InfiniteDataloaderIterator(self.runner.build_dataloader(
                 config, seed=self.runner.seed,

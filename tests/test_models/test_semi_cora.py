@@ -22,11 +22,11 @@ SEMI_CONFIG = osp.join(REPO, 'configs', 'cora', 'cora-semi_tiny_3x600_toy-city-1
 
 
 @pytest.fixture(scope='module')
-def datasets(toy_city_root, tmp_path_factory):
+def datasets(toy_city_root, toy_city_spec, tmp_path_factory):
     init_default_scope('mmseg')
     cfg = Config.fromfile(SEMI_CONFIG)
-    labeled = cfg.unlabeled_dataloader.dataset.datasets[0].to_dict()
-    labeled.update(data_root=toy_city_root, ann_file='instructions/1_4_labeled.jsonl',
+    labeled = cfg.labeled_reasoning.to_dict()
+    labeled.update(data_root=toy_city_root, toy_city=toy_city_spec, ann_file='instructions/1_4_labeled.jsonl',
                    build_instructions=dict(dataset='cityscapes', split='train',
                                            ann_file='splits/1_4/labeled.txt'))
     pseudo = str(tmp_path_factory.mktemp('pseudo'))

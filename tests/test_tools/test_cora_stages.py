@@ -26,17 +26,13 @@ def stage_config(tmp_path, root, spec, stages=(2, 2, 4), total=None, name='semi.
     cfg = Config.fromfile(SEMI)
     cfg.model.mllm.update(pretrained=str(tmp_path / 'tiny-llava'), toy_pretrain=None)
     cfg.model.sam.toy_pretrain = None
-    loaders = [cfg.train_dataloader] + [s['dataloader'] for s in cfg.train_cfg.stages
-                                        if s.get('dataloader')]
-    for loader in loaders:
-        loader.update(num_workers=1, persistent_workers=False)
-        dataset = loader['dataset']
-        for d in dataset.get('datasets', [dataset]):
-            if d['type'] == 'ReasoningSegDataset':
-                d.update(data_root=root, toy_city=spec, ann_file='instructions/1_4_labeled.jsonl')
-                d['build_instructions']['ann_file'] = 'splits/1_4/labeled.txt'
-            else:
-                d.update(data_root=root, ann_file='splits/1_4/unlabeled.txt', pseudo_dir=str(pseudo))
+    cfg.labeled_reasoning.update(data_root=root, toy_city=spec,
+                                 ann_file='instructions/1_4_labeled.jsonl')
+    cfg.labeled_reasoning.build_instructions.ann_file = 'splits/1_4/labeled.txt'
+    cfg.pseudo_labeled.update(data_root=root, ann_file='splits/1_4/unlabeled.txt',
+                              pseudo_dir=str(pseudo))
+    for name in ('semantic_dataloader', 'conditional_dataloader', 'unlabeled_dataloader'):
+        cfg[name].update(num_workers=1, persistent_workers=False)
     cfg.val_dataloader.update(num_workers=0, persistent_workers=False)
     cfg.val_dataloader.dataset.update(data_root=root, toy_city=spec)
     cfg.test_dataloader = cfg.val_dataloader

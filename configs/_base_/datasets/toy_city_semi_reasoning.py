@@ -1,33 +1,31 @@
-# Data of CORA's stages 2 and 3 on the toy city 1/30 (stage 1 is the reasoning config's
-# train_dataloader restricted to semantic + attribute instructions): conditional instructions,
-# then labeled + pseudo-labeled images in every batch. The pseudo-labels are the teacher's,
-# exported to data/toy_city/pseudo/<teacher>_1_30 by tools/export_pseudo_labels.py. Names
-# differ from toy_city_reasoning.py's so that a config can inherit both.
-semi_root = 'data/toy_city'
-semi_partition = '1_30'
-teacher = 'unimatch'  # whose pseudo-labels: the directory pseudo/<teacher>_<partition>
+# Data of CORA's three stages on the toy city 1/30, as named entries that the stages reference
+# (CORAStagedTrainLoop resolves 'name' and dict(ref='name', **overrides)): a partition or
+# teacher config overrides labeled_reasoning / pseudo_labeled once for every stage. Stage 1
+# takes the semantic + attribute instructions, stage 2 the conditional ones, stage 3 the
+# labeled images and the pseudo-labeled ones in every batch. The pseudo-labels are the
+# teacher's, exported to data/toy_city/pseudo/<teacher>_1_30 by tools/export_pseudo_labels.py.
 num_consistency_queries = 7  # K: 1 trained + K-1 rephrasings for the consistency weights
-labeled_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='SampleQueries', num_queries=3),
-    dict(type='LoadReasoningAnnotations'),
-    dict(type='SAMResize', size=256),
-    dict(type='CLIPInputs', size=56),
-    dict(type='PackReasoningInputs'),
-]
 labeled_reasoning = dict(
     type='ReasoningSegDataset',
-    data_root=semi_root,
-    ann_file=f'instructions/{semi_partition}_labeled.jsonl',
+    data_root='data/toy_city',
+    ann_file='instructions/1_30_labeled.jsonl',
     build_instructions=dict(dataset='cityscapes', split='train',
-                            ann_file=f'splits/{semi_partition}/labeled.txt', seed=0),
+                            ann_file='splits/1_30/labeled.txt', seed=0),
     data_prefix=dict(img_path='leftImg8bit/train', seg_map_path='gtFine/train'),
-    pipeline=labeled_pipeline)
+    toy_city=dict(num_train=240, num_val=40, height=128, width=256, seed=0),
+    pipeline=[
+        dict(type='LoadImageFromFile'),
+        dict(type='SampleQueries', num_queries=3),
+        dict(type='LoadReasoningAnnotations'),
+        dict(type='SAMResize', size=256),
+        dict(type='CLIPInputs', size=56),
+        dict(type='PackReasoningInputs'),
+    ])
 pseudo_labeled = dict(
     type='SemiReasoningDataset',
-    data_root=semi_root,
-    ann_file=f'splits/{semi_partition}/unlabeled.txt',
-    pseudo_dir=f'pseudo/{teacher}_{semi_partition}',
+    data_root='data/toy_city',
+    ann_file='splits/1_30/unlabeled.txt',
+    pseudo_dir='pseudo/unimatch_1_30',  # the teacher: UniMatch trained on the same partition
     dataset='cityscapes',
     num_queries=num_consistency_queries,
     pipeline=[
@@ -39,13 +37,15 @@ pseudo_labeled = dict(
         dict(type='CLIPInputs', size=56),
         dict(type='PackReasoningInputs'),
     ])
-conditional_dataloader = dict(
+semantic_dataloader = dict(
     batch_size=2, num_workers=2, persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(labeled_reasoning, query_types=('conditional', )))
+    dataset=dict(ref='labeled_reasoning', query_types=('semantic', 'attribute')))
+conditional_dataloader = dict(
+    semantic_dataloader, dataset=dict(ref='labeled_reasoning', query_types=('conditional', )))
+# every labeled instruction type, no unlabeled image (ablations and the full-label ceiling)
+labeled_dataloader = dict(semantic_dataloader, dataset='labeled_reasoning')
 unlabeled_dataloader = dict(
     batch_size=4, num_workers=2, persistent_workers=True,
     sampler=dict(type='MultiSourceSampler', batch_size=4, source_ratio=[1, 1]),
-    dataset=dict(type='ConcatDataset', datasets=[labeled_reasoning, pseudo_labeled]))
-# every labeled instruction type, no unlabeled image (ablations and the full-label ceiling)
-labeled_dataloader = dict(conditional_dataloader, dataset=labeled_reasoning)
+    dataset=dict(type='ConcatDataset', datasets=['labeled_reasoning', 'pseudo_labeled']))

@@ -1,0 +1,54 @@
+"""CORAStagedTrainLoop's stage table and resolve_refs (named dataloaders and datasets)."""
+from types import SimpleNamespace
+
+import pytest
+from torch.utils.data import DataLoader
+
+from mmcora.engine import CORAStagedTrainLoop
+from mmcora.engine.stages import resolve_refs
+
+ROOT = dict(
+    labeled=dict(type='ReasoningSegDataset', ann_file='a.jsonl', query_types=None),
+    pseudo=dict(type='SemiReasoningDataset', dataset='cityscapes', pseudo_dir='p'),
+    loader=dict(batch_size=2, dataset=dict(ref='labeled', query_types=('conditional', ))),
+    mixed=dict(batch_size=4, dataset=dict(type='ConcatDataset', datasets=['labeled', 'pseudo'])))
+
+
+def test_refs_resolve_with_overrides_and_inside_wrappers():
+    loader = resolve_refs('loader', ROOT)
+    assert loader['dataset'] == dict(type='ReasoningSegDataset', ann_file='a.jsonl',
+                                     query_types=('conditional', ))
+    mixed = resolve_refs(dict(ref='mixed', batch_size=8), ROOT)
+    assert mixed['batch_size'] == 8
+    assert [d['type'] for d in mixed['dataset']['datasets']] == ['ReasoningSegDataset',
+                                                                 'SemiReasoningDataset']
+    # a dataset's own 'dataset' argument is a value, not a reference
+    assert mixed['dataset']['datasets'][1]['dataset'] == 'cityscapes'
+    assert ROOT['loader']['dataset'] == dict(ref='labeled', query_types=('conditional', ))
+
+
+def test_unknown_ref_names_where():
+    with pytest.raises(KeyError, match=r"stages\[2\].dataloader -> mixed.dataset.datasets\[1\]: "
+                                       "'nowhere' names no top-level entry"):
+        resolve_refs('mixed', dict(ROOT, mixed=dict(dataset=dict(
+            type='ConcatDataset', datasets=['labeled', 'nowhere']))), 'stages[2].dataloader')
+
+
+def _loop(stages, **kwargs):
+    runner = SimpleNamespace(visualizer=SimpleNamespace(dataset_meta=None), cfg=ROOT)
+    return CORAStagedTrainLoop(runner, DataLoader(list(range(4))), stages, **kwargs)
+
+
+def test_stage_table_is_checked():
+    loop = _loop([dict(name='a', iters=2), dict(name='b', iters=0), dict(name='c', iters=3)],
+                 max_iters=5)
+    assert loop.boundaries == [(0, 2), (2, 2), (2, 5)]
+    assert [loop.stage_at(i) for i in range(5)] == [0, 0, 2, 2, 2]
+    with pytest.raises(ValueError, match='max_iters is 6 but the stages sum to 5'):
+        _loop([dict(name='a', iters=2), dict(name='c', iters=3)], max_iters=6)
+    with pytest.raises(ValueError, match=r'stages\[0\]: needs name and iters'):
+        _loop([dict(name='a', iter=2)])
+    with pytest.raises(ValueError, match='every stage has 0 iterations'):
+        _loop([dict(name='a', iters=0)])
+    with pytest.raises(ValueError, match=r'stages\[1\] \(b\): iters must be a non-negative'):
+        _loop([dict(name='a', iters=1), dict(name='b', iters=-1)])
