@@ -52,3 +52,31 @@ def test_stage_table_is_checked():
         _loop([dict(name='a', iters=0)])
     with pytest.raises(ValueError, match=r'stages\[1\] \(b\): iters must be a non-negative'):
         _loop([dict(name='a', iters=1), dict(name='b', iters=-1)])
+
+
+def test_every_staged_config_resolves_with_one_partition_throughout():
+    """Each 3-stage config's stages resolve, and labeled instructions, split lists and the
+    pseudo-label directory all name the same partition."""
+    import glob
+    import os.path as osp
+    import re
+
+    from mmengine.config import Config
+
+    from ..conftest import REPO
+    configs = [c for c in sorted(glob.glob(osp.join(REPO, 'configs', 'cora', '*.py')))
+               if Config.fromfile(c).get('train_cfg', {}).get('type') == 'CORAStagedTrainLoop']
+    assert len(configs) >= 10
+    for path in configs:
+        cfg = Config.fromfile(path)
+        loaders = [resolve_refs(cfg.train_dataloader, cfg)] + [
+            resolve_refs(s['dataloader'], cfg) for s in cfg.train_cfg.stages
+            if s.get('dataloader')]
+        found = set()
+        for loader in loaders:
+            dataset = loader['dataset']
+            for d in dataset.get('datasets', [dataset]):
+                for text in (d['ann_file'], d.get('pseudo_dir', ''),
+                             d.get('build_instructions', {}).get('ann_file', '')):
+                    found |= set(re.findall(r'1_\d+|train', text))
+        assert len(found) == 1, (osp.basename(path), found)
