@@ -16,8 +16,7 @@ import numpy as np
 from .objects import SceneObject, class_areas, encode_rle, extract_objects
 from .records import ImageInstructions, ObjectRef, Query
 from .relations import RelationRules, unique_relations
-from .vocabulary import (ANSWERS, ATTRIBUTE_TEMPLATES, CONDITIONAL_TEMPLATES, RELATION_PHRASES,
-                         SEMANTIC_TEMPLATES)
+from .vocabulary import ANSWERS, render_text
 
 
 # Bump when a change of the engine changes the instructions it makes for the same inputs.
@@ -168,15 +167,9 @@ class InstructionEngine:
         """Put a draft into words with the built-in templates."""
         name = self.class_names[draft.class_id]
         answer = ANSWERS[int(rng.integers(len(ANSWERS)))]
-        if draft.type == 'semantic':
-            text = SEMANTIC_TEMPLATES[int(rng.integers(len(SEMANTIC_TEMPLATES)))].format(name=name)
-        elif draft.type == 'attribute':
-            text = ATTRIBUTE_TEMPLATES[int(rng.integers(len(ATTRIBUTE_TEMPLATES)))].format(
-                description=self.vocabulary[name][0])
-        else:
-            template = CONDITIONAL_TEMPLATES[int(rng.integers(len(CONDITIONAL_TEMPLATES)))]
-            text = template.format(target=name, relation=RELATION_PHRASES[draft.relation],
-                                   anchor=self.class_names[draft.anchor.class_id])
+        anchor = self.class_names[draft.anchor.class_id] if draft.anchor else None
+        text = render_text(draft.type, name, self.vocabulary, lambda n: int(rng.integers(n)),
+                           draft.relation, anchor)
         return self.to_query(draft, text, answer, 'builtin')
 
     def to_query(self, draft: Draft, text: str, answer: str, source: str) -> Query:

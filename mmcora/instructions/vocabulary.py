@@ -103,6 +103,22 @@ QUERY_BANK_TEMPLATES: Tuple[str, ...] = (
 )
 
 
+def render_text(kind: str, name: str, vocabulary: Dict[str, Tuple[str, str]], draw,
+                relation: str = None, anchor: str = None) -> str:
+    """An instruction of ``kind`` for class ``name`` in a template chosen by ``draw(n)``
+    (an index below n): semantic (the class name), attribute (its description) or conditional
+    (target, relation phrase, anchor class and the anchor placeholder)."""
+    if kind == 'semantic':
+        return SEMANTIC_TEMPLATES[draw(len(SEMANTIC_TEMPLATES))].format(name=name)
+    if kind == 'attribute':
+        return ATTRIBUTE_TEMPLATES[draw(len(ATTRIBUTE_TEMPLATES))].format(
+            description=vocabulary[name][0])
+    if kind == 'conditional':
+        return CONDITIONAL_TEMPLATES[draw(len(CONDITIONAL_TEMPLATES))].format(
+            target=name, relation=RELATION_PHRASES[relation], anchor=anchor)
+    raise ValueError(f'no built-in templates for instructions of type {kind!r}')
+
+
 def builtin_query_bank(vocabulary: Dict[str, Tuple[str, str]]) -> Dict[str, List[str]]:
     """K = len(QUERY_BANK_TEMPLATES) equivalent queries per class of a vocabulary."""
     return {name: [t.format(name=name, synonym=synonym, description=description)

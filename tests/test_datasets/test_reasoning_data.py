@@ -122,3 +122,33 @@ def test_query_mask_of_another_size_names_image_and_query(dataset):
     with pytest.raises(ValueError, match=r"query 0 \('Segment the odd one.'\): mask size "
                        r'\(10, 20\) differs from the image \(128, 256\)'):
         LoadReasoningAnnotations()(results)
+
+
+def test_sample_queries_rewords_each_draw():
+    from mmcora.datasets.transforms import SampleQueries
+    from mmcora.instructions.vocabulary import ANCHOR_PLACEHOLDER, ANSWERS
+    queries = [
+        dict(text='Segment the car.', answer='[SEG].', type='semantic', class_name='car',
+             source='builtin', relation=None, anchor=None),
+        dict(text='Can you segment the pedestrians who walk?', answer='[SEG].',
+             type='attribute', class_name='person', source='builtin', relation=None,
+             anchor=None),
+        dict(text='Segment the car left of <anchor>.', answer='[SEG].', type='conditional',
+             class_name='car', source='builtin', relation='left',
+             anchor=dict(class_name='person')),
+        dict(text='The red car by the tree, please.', answer='Sure, [SEG].', type='attribute',
+             class_name='car', source='gpt-4o', relation=None, anchor=None),
+    ]
+    np.random.seed(0)
+    draws = [SampleQueries(num_queries=4, reword=True)(dict(queries=queries))['queries']
+             for _ in range(12)]
+    texts = [{d[i]['text'] for d in draws} for i in range(4)]
+    assert len(texts[0]) > 2 and all('car' in t for t in texts[0])
+    assert len(texts[1]) > 2 and all('pedestrians who walk or stand' in t for t in texts[1])
+    assert len(texts[2]) > 2 and all('to the left of the ' in t and 'person ' +
+                                     ANCHOR_PLACEHOLDER in t for t in texts[2])
+    assert texts[3] == {'The red car by the tree, please.'}  # an LLM's wording is kept
+    assert {d[0]['answer'] for d in draws} <= set(ANSWERS) and len(
+        {d[0]['answer'] for d in draws}) > 2
+    kept = SampleQueries(num_queries=4)(dict(queries=queries))['queries']
+    assert [q['text'] for q in kept] == [q['text'] for q in queries]

@@ -17,7 +17,7 @@ labeled_reasoning = dict(
     data_prefix=dict(img_path='leftImg8bit/train', seg_map_path='gtFine/train'),
     pipeline=[
         dict(type='LoadImageFromFile'),
-        dict(type='SampleQueries', num_queries=3),
+        dict(type='SampleQueries', num_queries=3, reword=True),  # wording drawn per draw
         dict(type='LoadReasoningAnnotations'),
         dict(type='SAMResize', size=1024),
         dict(type='CLIPInputs', size=336),

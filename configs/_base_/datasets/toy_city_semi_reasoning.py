@@ -15,7 +15,7 @@ labeled_reasoning = dict(
     toy_city=dict(num_train=240, num_val=40, height=128, width=256, seed=0),
     pipeline=[
         dict(type='LoadImageFromFile'),
-        dict(type='SampleQueries', num_queries=3),
+        dict(type='SampleQueries', num_queries=3, reword=True),  # wording drawn per draw
         dict(type='LoadReasoningAnnotations'),
         dict(type='SAMResize', size=256),
         dict(type='CLIPInputs', size=56),

@@ -18,6 +18,7 @@ from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 
 from ...instructions.objects import decode_rle
+from ...instructions.vocabulary import ANSWERS, VOCABULARIES, render_text
 from ...models.sam import SAMWrapper
 from ...structures import ReasoningDataSample
 
@@ -28,22 +29,45 @@ OPENAI_CLIP_MEAN_255 = (122.77, 116.75, 104.09)  # pad colour of square CLIP inp
 class SampleQueries(BaseTransform):
     """Keep ``num_queries`` random queries of the image (all of them if it has fewer).
 
-    Which instruction types exist is the dataset's ``query_types``.
+    Which instruction types exist is the dataset's ``query_types``. With ``reword``, the
+    wording is drawn afresh each time the image is drawn, as LISA draws its templates: every
+    kept query gets a new answer template, and queries written by the built-in engine
+    (``source == 'builtin'``) a new instruction template around the same class, relation and
+    anchor. Queries written by an LLM keep their text.
 
     Args:
         num_queries: Queries per image and step (LISA uses 3 per image).
+        reword: Draw templates and answers per draw (training); False keeps the file's.
+        vocabulary: Built-in vocabulary of the class descriptions (``'cityscapes'``,
+            ``'pannuke'``), needed by ``reword`` for attribute instructions.
     """
 
-    def __init__(self, num_queries: int = 3) -> None:
-        self.num_queries = num_queries
+    def __init__(self, num_queries: int = 3, reword: bool = False,
+                 vocabulary: str = 'cityscapes') -> None:
+        if vocabulary not in VOCABULARIES:
+            raise ValueError(f'vocabulary must be one of {sorted(VOCABULARIES)}, '
+                             f'got {vocabulary!r}')
+        self.num_queries, self.reword = num_queries, reword
+        self.vocabulary = VOCABULARIES[vocabulary]
 
     def transform(self, results: dict) -> dict:
         queries = results['queries']
         if len(queries) > self.num_queries:
             keep = np.random.choice(len(queries), self.num_queries, replace=False)
             queries = [queries[i] for i in sorted(keep)]
+        if self.reword:
+            queries = [self._reword(q) for q in queries]
         results['queries'] = queries
         return results
+
+    def _reword(self, query: dict) -> dict:
+        query = dict(query, answer=ANSWERS[np.random.randint(len(ANSWERS))])
+        if query.get('source') == 'builtin':
+            anchor = query.get('anchor')
+            query['text'] = render_text(query['type'], query['class_name'], self.vocabulary,
+                                        np.random.randint, query.get('relation'),
+                                        anchor['class_name'] if anchor else None)
+        return query
 
 
 @TRANSFORMS.register_module()
