@@ -31,8 +31,8 @@ def stage_config(tmp_path, root, spec, stages=(2, 2, 4), total=None, name='semi.
     cfg.labeled_reasoning.build_instructions.ann_file = 'splits/1_4/labeled.txt'
     cfg.pseudo_labeled.update(data_root=root, ann_file='splits/1_4/unlabeled.txt',
                               pseudo_dir=str(pseudo))
-    for name in ('semantic_dataloader', 'conditional_dataloader', 'unlabeled_dataloader'):
-        cfg[name].update(num_workers=1, persistent_workers=False)
+    for loader in ('semantic_dataloader', 'conditional_dataloader', 'unlabeled_dataloader'):
+        cfg[loader].update(num_workers=1, persistent_workers=False)
     cfg.val_dataloader.update(num_workers=0, persistent_workers=False)
     cfg.val_dataloader.dataset.update(data_root=root, toy_city=spec)
     cfg.test_dataloader = cfg.val_dataloader
