@@ -1,10 +1,11 @@
 """Hooks of mmcora, registered in mmseg's ``HOOKS``."""
+import copy
 import os.path as osp
 from typing import Iterator, List, Tuple
 
 from mmengine.dataset import ConcatDataset, RepeatDataset
 from mmengine.hooks import Hook
-from mmseg.registry import HOOKS
+from mmseg.registry import DATASETS, HOOKS
 
 
 def leaf_datasets(dataset) -> Iterator:
@@ -55,7 +56,9 @@ class DataFilesCheckHook(Hook):
     mmseg's datasets read their lists without looking at the disk, so a wrong ``data_prefix``
     or a list line naming a missing file otherwise surfaces when a worker first loads it,
     possibly hours into training. This hook fails before training starts and names the list
-    file, the line and the path.
+    file, the line and the path. Under ``CORAStagedTrainLoop`` it also builds the datasets of
+    the stages still to come (stage 3's pseudo-labeled images), so that a missing or
+    mismatched pseudo-label fails before the first iteration, not at the stage's start.
 
     Args:
         check_val: Check the validation datasets too.
@@ -67,18 +70,28 @@ class DataFilesCheckHook(Hook):
         self.check_val = check_val
 
     def before_train(self, runner) -> None:
-        loaders = [runner.train_dataloader]
+        datasets = [runner.train_dataloader.dataset]
         if self.check_val and getattr(runner, '_val_loop', None) is not None:
-            loaders.append(runner.val_dataloader)
+            datasets.append(runner.val_dataloader.dataset)
+        datasets += self._later_stage_datasets(runner.train_loop)
         errors = []
-        for loader in loaders:
-            for dataset in leaf_datasets(loader.dataset):
-                missing = missing_files(dataset)
+        for dataset in datasets:
+            for leaf in leaf_datasets(dataset):
+                missing = missing_files(leaf)
                 if missing:
-                    errors.append(describe_missing(dataset, missing))
+                    errors.append(describe_missing(leaf, missing))
         if errors:
             raise FileNotFoundError('data check before training: ' + '; '.join(errors))
         runner.logger.info('data check: every listed image and label map exists')
+
+    @staticmethod
+    def _later_stage_datasets(loop) -> list:
+        """The datasets of the stages with their own data that have iterations left (a
+        dataset's own checks, such as ``SemiReasoningDataset``'s, run when it is built)."""
+        stages, boundaries = getattr(loop, 'stages', ()), getattr(loop, 'boundaries', ())
+        return [DATASETS.build(copy.deepcopy(stage['dataloader']['dataset']))
+                for stage, (first, end) in zip(stages, boundaries)
+                if stage['dataloader'] is not None and end > max(first, loop.iter)]
 
 
 __all__ = ['DataFilesCheckHook', 'leaf_datasets', 'missing_files']

@@ -78,11 +78,15 @@ class CORAStagedTrainLoop(IterBasedTrainLoop):
         max_iters: If given, must equal the sum of the stages' ``iters`` (schedulers in the
             config usually need the total as a variable).
         val_begin, val_interval, dynamic_intervals: As ``IterBasedTrainLoop``.
+        val_at_stage_ends: Also validate at the last iteration of every stage, so that each
+            stage's result is logged whatever the interval (``tools/cora_pipeline.py``'s
+            table per stage reads them).
     """
 
     def __init__(self, runner, dataloader: Union[DataLoader, Dict], stages: Sequence[dict],
                  max_iters: Optional[int] = None, val_begin: int = 1, val_interval: int = 1000,
-                 dynamic_intervals: Optional[List[Tuple[int, int]]] = None) -> None:
+                 dynamic_intervals: Optional[List[Tuple[int, int]]] = None,
+                 val_at_stage_ends: bool = True) -> None:
         self.stages = [self._check_stage(i, s) for i, s in enumerate(stages)]
         root = getattr(runner, 'cfg', None) or {}
         for index, stage in enumerate(self.stages):
@@ -103,6 +107,7 @@ class CORAStagedTrainLoop(IterBasedTrainLoop):
         super().__init__(runner, dataloader, total, val_begin, val_interval, dynamic_intervals)
         self._default_iterator = self.dataloader_iterator
         self.stage_index = -1
+        self.val_at_stage_ends = val_at_stage_ends
 
     @staticmethod
     def _check_stage(index: int, stage: dict) -> dict:
@@ -162,6 +167,10 @@ class CORAStagedTrainLoop(IterBasedTrainLoop):
         if hasattr(model, 'enter_stage'):
             model.enter_stage(stage['name'])
 
+    def _at_stage_end(self) -> bool:
+        return self.val_at_stage_ends and any(
+            end == self._iter for first, end in self.boundaries if end > first)
+
     def run(self):
         """Train every stage in turn (hooks and validation as ``IterBasedTrainLoop``)."""
         self.runner.call_hook('before_train')
@@ -178,7 +187,7 @@ class CORAStagedTrainLoop(IterBasedTrainLoop):
             self._decide_current_val_interval()
             if (self.runner.val_loop is not None and self._iter >= self.val_begin
                     and (self._iter % self.val_interval == 0
-                         or self._iter == self._max_iters)):
+                         or self._iter == self._max_iters or self._at_stage_end())):
                 self.runner.val_loop.run()
         self.runner.call_hook('after_train_epoch')
         self.runner.call_hook('after_train')

@@ -87,3 +87,20 @@ def test_reasoning_label_maps_are_checked(toy_city_root, tmp_path):
     gone = dataset.get_data_info(1)['seg_map_path']
     os.remove(gone)
     assert missing_files(dataset) == [(1, gone)]
+
+
+def test_stage_3_pseudo_labels_are_checked_before_the_first_iteration(
+        toy_city_root, toy_city_spec, tmp_path):
+    """A missing pseudo-label of a later stage stops a staged run before iteration 1 (not
+    when stage 3 starts), naming the list line and the file."""
+    from ..test_tools.test_cora_stages import stage_config
+    path = stage_config(tmp_path, toy_city_root, toy_city_spec)
+    unlabeled = open(osp.join(toy_city_root, 'splits', '1_4', 'unlabeled.txt')).read().split()
+    os.remove(tmp_path / 'pseudo' / f'{unlabeled[2]}_pseudo.png')
+    cfg = Config.fromfile(path)
+    cfg.work_dir = str(tmp_path / 'work')
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(FileNotFoundError, match=rf'splits/1_4/unlabeled.txt line 3.*'
+                                                rf'{unlabeled[2]}_pseudo.png'):
+        runner.train()
+    assert runner.iter == 0 and not glob.glob(str(tmp_path / 'work' / '*.pth'))

@@ -54,6 +54,29 @@ def test_stage_table_is_checked():
         _loop([dict(name='a', iters=1), dict(name='b', iters=-1)])
 
 
+def test_validation_runs_at_every_stage_end():
+    """Besides the interval, the loop validates at the last iteration of each non-empty
+    stage (the per-stage results the pipeline's table reads); off with val_at_stage_ends."""
+    def vals(**kwargs):
+        loop = _loop([dict(name='a', iters=3), dict(name='b', iters=0), dict(name='c', iters=4)],
+                     val_interval=5, **kwargs)
+        done = []
+        loop.runner.val_loop = SimpleNamespace(run=lambda: done.append(loop.iter))
+        loop.runner.call_hook = lambda *args, **kw: None
+        loop.runner.model = SimpleNamespace(train=lambda: None)
+        loop.runner.build_dataloader = lambda config, **kw: DataLoader(list(range(4)))
+        loop._train_dataloader_cfg = dict(batch_size=1)
+        loop.runner.seed, loop.runner._randomness_cfg = 0, {}
+
+        def run_iter(idx, data_batch=None):
+            loop._iter += 1
+        loop.run_iter = run_iter
+        loop.run()
+        return done
+    assert vals() == [3, 5, 7]
+    assert vals(val_at_stage_ends=False) == [5, 7]
+
+
 def test_every_staged_config_resolves_with_one_partition_throughout():
     """Each 3-stage config's stages resolve, and labeled instructions, split lists and the
     pseudo-label directory all name the same partition."""
