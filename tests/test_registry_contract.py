@@ -98,9 +98,13 @@ def _pseudo_transforms(obj, ctx):
     results.update(query_bank={'road': list('abcdefg'), 'car': list('hijklmn')},
                    sample_class_ids=(0, 13), sample_class_names=('road', 'car'))
     results = TRANSFORMS.build(dict(type='SamplePseudoQueries', num_queries=7))(results)
-    assert type(obj).__name__ in ('LoadPseudoLabel', 'SamplePseudoQueries')
+    assert type(obj).__name__ in ('LoadPseudoLabel', 'SamplePseudoQueries', 'CorruptPseudoMask')
     assert len(results['consistency_queries']) == 6 and results['gt_masks'].shape == (1, 8, 12)
     assert results['gt_masks'].sum() == 48
+    drawn = results['queries'][0]['class_id']
+    results = TRANSFORMS.build(dict(type='CorruptPseudoMask', ratio=1.0))(results)
+    assert results['mask_corrupted']  # the other class's half, under the same query
+    assert (results['gt_masks'][0] == (label != drawn)).all()
 
 
 def _cora(ctx):
@@ -236,6 +240,8 @@ ROWS = {
     'LoadPseudoLabel': ('TRANSFORMS', lambda c: dict(type='LoadPseudoLabel'), _pseudo_transforms),
     'SamplePseudoQueries': ('TRANSFORMS', lambda c: dict(type='SamplePseudoQueries'),
                             _pseudo_transforms),
+    'CorruptPseudoMask': ('TRANSFORMS', lambda c: dict(type='CorruptPseudoMask'),
+                          _pseudo_transforms),
     'SAMResize': ('TRANSFORMS', lambda c: dict(type='SAMResize', size=256), _is(BaseTransform)),
     'CLIPInputs': ('TRANSFORMS', lambda c: dict(type='CLIPInputs', size=56), _is(BaseTransform)),
     'PackReasoningInputs': ('TRANSFORMS', lambda c: dict(type='PackReasoningInputs'),
@@ -264,7 +270,7 @@ def test_every_registered_component_has_a_row():
     names = {(r, n) for r, ns in added.items() for n in ns}
     rows = {(r, n) for n, (r, _, _) in ROWS.items()}
     assert names == rows, dict(missing=sorted(names - rows), stale=sorted(rows - names))
-    assert len(rows) == len(ROWS) == 38
+    assert len(rows) == len(ROWS) == 39
 
 
 @pytest.fixture(scope='module')

@@ -133,3 +133,34 @@ def test_label_outside_the_classes_fails_at_the_draw_naming_the_file(toy_city_ro
     cv2.imwrite(path, label)
     with pytest.raises(ValueError, match=r'_pseudo.png has label 40, outside the 19 classes'):
         build(toy_city_root, str(tmp_path))[0]
+
+
+def test_corrupt_pseudo_mask_swaps_the_target_at_the_given_rate():
+    """The robustness probe replaces ~ratio of the targets by another present class's mask
+    (the query keeps its class), never the drawn class itself; one class alone is kept."""
+    from mmseg.registry import TRANSFORMS
+    label = np.zeros((10, 10), np.uint8)
+    label[:, 4:] = 13
+    label[0, 0] = 255
+    corrupt = TRANSFORMS.build(dict(type='CorruptPseudoMask', ratio=0.3))
+    np.random.seed(0)
+    swapped = 0
+    for _ in range(400):
+        drawn = int(np.random.choice([0, 13]))
+        mask = (label == drawn).astype(np.uint8)
+        mask[label == 255] = 255
+        results = corrupt(dict(pseudo_label=label, queries=[dict(class_id=drawn)],
+                               sample_class_ids=(0, 11, 13), gt_masks=mask[None]))
+        if results['mask_corrupted']:
+            swapped += 1
+            assert (results['gt_masks'][0][label != 255] == (label != drawn)[label != 255]).all()
+            assert results['gt_masks'][0, 0, 0] == 255  # void stays void
+        else:
+            assert results['gt_masks'] is not None and (results['gt_masks'][0] == mask).all()
+    assert 0.25 < swapped / 400 < 0.35
+    alone = corrupt.__class__(ratio=1.0)(dict(
+        pseudo_label=np.full((4, 4), 13, np.uint8), queries=[dict(class_id=13)],
+        sample_class_ids=(0, 13), gt_masks=np.ones((1, 4, 4), np.uint8)))
+    assert not alone['mask_corrupted']
+    with pytest.raises(ValueError, match=r'ratio must be in \[0, 1\]'):
+        corrupt.__class__(ratio=1.5)

@@ -106,3 +106,44 @@ class SamplePseudoQueries(BaseTransform):
             results['gt_confidence'] = results['pseudo_confidence'][None]
         results['anchor_masks'] = [None]
         return results
+
+
+@TRANSFORMS.register_module()
+class CorruptPseudoMask(BaseTransform):
+    """Replace the drawn class's pseudo-mask by another class's, with probability ``ratio``.
+
+    A robustness probe (not part of CORA): it simulates a teacher that confuses classes, so
+    that the query names one class while the target covers another. Place it right after
+    :class:`SamplePseudoQueries`. The wrong class is drawn among the other classes of
+    ``sample_class_ids`` present in the pseudo-label (with at least ``min_area_ratio`` of the
+    image when some are); an image with no other class keeps its mask. Sets
+    ``mask_corrupted`` (bool).
+
+    Args:
+        ratio: Probability of a replacement per draw, in [0, 1].
+        min_area_ratio: Preferred smallest area of the wrong class.
+    """
+
+    def __init__(self, ratio: float = 0.3, min_area_ratio: float = 0.001) -> None:
+        if not 0 <= ratio <= 1:
+            raise ValueError(f'ratio must be in [0, 1], got {ratio}')
+        self.ratio, self.min_area_ratio = ratio, min_area_ratio
+
+    def transform(self, results: dict) -> dict:
+        results['mask_corrupted'] = False
+        if np.random.rand() >= self.ratio:
+            return results
+        label = results['pseudo_label']
+        drawn = results['queries'][0]['class_id']
+        ids = np.asarray([i for i in results['sample_class_ids'] if i != drawn])
+        areas = np.bincount(label.ravel(), minlength=256)[ids] if len(ids) else np.zeros(0)
+        present = ids[areas > 0]
+        if not len(present):
+            return results
+        big = ids[areas >= self.min_area_ratio * label.size]
+        wrong = int(np.random.choice(big if len(big) else present))
+        mask = (label == wrong).astype(np.uint8)
+        mask[label == 255] = 255
+        results['gt_masks'] = mask[None]
+        results['mask_corrupted'] = True
+        return results
