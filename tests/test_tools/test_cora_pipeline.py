@@ -1,5 +1,6 @@
 """tools/cora_pipeline.py end to end at test size: teacher, export, quality, CORA's three
 stages, test with overlays, the per-stage table; a rerun skips every finished step."""
+import glob
 import json
 import os
 import os.path as osp
@@ -45,7 +46,7 @@ def test_pipeline_runs_every_step_and_reports_each_stage(tmp_path, toy_city_root
     assert '[pipeline] sam' not in out
     assert '[cora] ' in out and 'stage 3/3 "unlabeled"' in out  # progress streamed
     unlabeled = open(osp.join(toy_city_root, 'splits/1_4/unlabeled.txt')).read().split()
-    assert len([f for f in os.listdir(osp.join(work, 'pseudo')) if f.endswith('_pseudo.png')]
+    assert len(glob.glob(osp.join(work, 'pseudo', '**', '*_pseudo.png'), recursive=True)
                ) == len(unlabeled)
     results = open(osp.join(work, 'results.md')).read()
     assert results in out
