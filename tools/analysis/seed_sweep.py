@@ -33,14 +33,12 @@ DEFAULT_KEYS = ('mIoU', 'aAcc', 'reason/cIoU', 'reason/gIoU', 'reason/cIoU/seman
 
 def final_metrics(work_dir: str) -> Optional[Dict[str, float]]:
     """The last validation entry of a run (None if it has none yet)."""
-    found = None
-    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
-        with open(path, encoding='utf-8') as f:
-            for line in f:
-                entry = json.loads(line)
-                if any(k in entry for k in ('mIoU', 'reason/cIoU')):
-                    found = entry
-    return found
+    from mmcora.evaluation.stage_report import val_entries
+    for key in ('reason/cIoU', 'mIoU'):
+        entries = val_entries(work_dir, key)
+        if entries:
+            return entries[max(entries)]
+    return None
 
 
 def per_class_table(work_dir: str) -> Dict[str, float]:
