@@ -13,7 +13,7 @@ from ..datasets.partitions import read_name_list
 from .engine import ENGINE_VERSION, Draft, InstructionEngine
 from .objects import mask_bbox
 from .records import ImageInstructions, make_header, write_instruction_file
-from .vocabulary import VOCABULARIES
+from .vocabulary import DISPLAY_NAMES, VOCABULARIES
 
 CITYSCAPES_CLASSES = ('road', 'sidewalk', 'building', 'wall', 'fence', 'pole', 'traffic light',
                       'traffic sign', 'vegetation', 'terrain', 'sky', 'person', 'rider', 'car',
@@ -157,7 +157,7 @@ def build_instruction_set(data_root: str, dataset: str, split: str, ann_file: st
     engine = InstructionEngine(layout.classes, VOCABULARIES[layout.vocabulary],
                                layout.object_classes, layout.ground_classes,
                                instance_classes=layout.instance_classes, seed=seed,
-                               **engine_kwargs)
+                               display_names=DISPLAY_NAMES[layout.vocabulary], **engine_kwargs)
     start = time.perf_counter()
     records, pending, with_instances = [], [], 0
     for name, (image_path, seg_path) in zip(names, paths):

@@ -21,7 +21,8 @@ from .vocabulary import ANSWERS, render_text
 
 # Bump when a change of the engine changes the instructions it makes for the same inputs.
 # 3: objects of instance classes come from the instance map where the data has one.
-ENGINE_VERSION = 3
+# 4: classes are named by their display names (PanNuke's "dead cells"; Cityscapes unchanged).
+ENGINE_VERSION = 4
 
 
 @dataclass
@@ -70,6 +71,8 @@ class InstructionEngine:
             unambiguous target-anchor pair remains).
         same_class_anchor: Whether the anchor may be of the target's class.
         ignore_index: Void label.
+        display_names: Label -> (class phrase, object phrase) where the label is no noun
+            (``DISPLAY_NAMES[dataset]``); the instruction text uses them, records keep labels.
     """
 
     def __init__(self, class_names: Sequence[str], vocabulary: Dict[str, Tuple[str, str]],
@@ -80,7 +83,8 @@ class InstructionEngine:
                  seed: int = 0, min_object_area: float = 4e-4, min_object_side: float = 0.03,
                  min_class_area: float = 1e-3,
                  conditional_per_image: int = 4, same_class_anchor: bool = True,
-                 ignore_index: int = 255) -> None:
+                 ignore_index: int = 255,
+                 display_names: Optional[Dict[str, Tuple[str, str]]] = None) -> None:
         self.class_names = list(class_names)
         for name in list(object_classes) + list(ground_classes) + list(instance_classes):
             if name not in self.class_names:
@@ -101,6 +105,7 @@ class InstructionEngine:
         self.conditional_per_image = conditional_per_image
         self.same_class_anchor = same_class_anchor
         self.ignore_index = ignore_index
+        self.display_names = dict(display_names or {})
         self.stats = EngineStats()
 
     def settings(self) -> dict:
@@ -169,7 +174,7 @@ class InstructionEngine:
         answer = ANSWERS[int(rng.integers(len(ANSWERS)))]
         anchor = self.class_names[draft.anchor.class_id] if draft.anchor else None
         text = render_text(draft.type, name, self.vocabulary, lambda n: int(rng.integers(n)),
-                           draft.relation, anchor)
+                           draft.relation, anchor, self.display_names)
         return self.to_query(draft, text, answer, 'builtin')
 
     def to_query(self, draft: Draft, text: str, answer: str, source: str) -> Query:

@@ -11,7 +11,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .vocabulary import VOCABULARIES, builtin_query_bank
+from .vocabulary import DISPLAY_NAMES, VOCABULARIES, builtin_query_bank
 
 
 class QueryBank:
@@ -33,7 +33,8 @@ class QueryBank:
             raise ValueError(f'no built-in query bank for {dataset!r}; '
                              f'choose one of {sorted(VOCABULARIES)} or None')
         self.banks: Dict[str, List[str]] = (
-            builtin_query_bank(VOCABULARIES[dataset]) if dataset else {})
+            builtin_query_bank(VOCABULARIES[dataset], DISPLAY_NAMES.get(dataset))
+            if dataset else {})
         if extra_file is not None:
             self._extend(extra_file)
         for name, queries in self.banks.items():

@@ -4,7 +4,7 @@ Everything here is our own wording. Descriptions are written to tell similar cla
 (car / truck / bus, person / rider, inflammatory / neoplastic nuclei), because attribute
 instructions name a class only through its description.
 """
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 # The text that stands for the anchor object in a conditional instruction. The model replaces
 # it with the anchor's mask and box encodings (one placeholder token each).
@@ -89,6 +89,21 @@ VOCABULARIES: Dict[str, Dict[str, Tuple[str, str]]] = {
     'cityscapes': CITYSCAPES_VOCABULARY,
     'pannuke': PANNUKE_VOCABULARY,
 }
+# How instructions name a class where its label is no noun: class name -> (the class as a
+# whole, for semantic instructions and the query bank; one object of it, for the target and
+# anchor of conditional instructions). PanNuke's labels are adjectives ("Segment the dead." is
+# no request). Classes not listed are named by their label. Kept apart from VOCABULARIES, whose
+# wording is the tiny LLaVA's tokenizer corpus (changing it would retrain the toy foundation).
+DISPLAY_NAMES: Dict[str, Dict[str, Tuple[str, str]]] = {
+    'cityscapes': {},
+    'pannuke': {
+        'neoplastic': ('neoplastic cells', 'neoplastic cell'),
+        'inflammatory': ('inflammatory cells', 'inflammatory cell'),
+        'connective': ('connective tissue cells', 'connective tissue cell'),
+        'dead': ('dead cells', 'dead cell'),
+        'epithelial': ('epithelial cells', 'epithelial cell'),
+    },
+}
 
 # Query-bank rephrasings; {name}, {synonym} and {description} are filled per class.
 QUERY_BANK_TEMPLATES: Tuple[str, ...] = (
@@ -103,24 +118,41 @@ QUERY_BANK_TEMPLATES: Tuple[str, ...] = (
 )
 
 
+def display_name(name: str, display: Optional[Dict[str, Tuple[str, str]]] = None,
+                 one: bool = False) -> str:
+    """How text names class ``name``: its entry in ``display`` (a ``DISPLAY_NAMES`` value;
+    ``one`` for a single object of it) or, without one, the label itself."""
+    if display and name in display:
+        return display[name][1 if one else 0]
+    return name
+
+
 def render_text(kind: str, name: str, vocabulary: Dict[str, Tuple[str, str]], draw,
-                relation: str = None, anchor: str = None) -> str:
+                relation: str = None, anchor: str = None,
+                display: Optional[Dict[str, Tuple[str, str]]] = None) -> str:
     """An instruction of ``kind`` for class ``name`` in a template chosen by ``draw(n)``
-    (an index below n): semantic (the class name), attribute (its description) or conditional
-    (target, relation phrase, anchor class and the anchor placeholder)."""
+    (an index below n): semantic (the class's display name), attribute (its description) or
+    conditional (target object, relation phrase, anchor object and the anchor placeholder).
+    ``display`` maps labels to display names (``DISPLAY_NAMES[dataset]``)."""
     if kind == 'semantic':
-        return SEMANTIC_TEMPLATES[draw(len(SEMANTIC_TEMPLATES))].format(name=name)
+        return SEMANTIC_TEMPLATES[draw(len(SEMANTIC_TEMPLATES))].format(
+            name=display_name(name, display))
     if kind == 'attribute':
         return ATTRIBUTE_TEMPLATES[draw(len(ATTRIBUTE_TEMPLATES))].format(
             description=vocabulary[name][0])
     if kind == 'conditional':
         return CONDITIONAL_TEMPLATES[draw(len(CONDITIONAL_TEMPLATES))].format(
-            target=name, relation=RELATION_PHRASES[relation], anchor=anchor)
+            target=display_name(name, display, one=True), relation=RELATION_PHRASES[relation],
+            anchor=display_name(anchor, display, one=True))
     raise ValueError(f'no built-in templates for instructions of type {kind!r}')
 
 
-def builtin_query_bank(vocabulary: Dict[str, Tuple[str, str]]) -> Dict[str, List[str]]:
-    """K = len(QUERY_BANK_TEMPLATES) equivalent queries per class of a vocabulary."""
-    return {name: [t.format(name=name, synonym=synonym, description=description)
+def builtin_query_bank(vocabulary: Dict[str, Tuple[str, str]],
+                       display: Optional[Dict[str, Tuple[str, str]]] = None
+                       ) -> Dict[str, List[str]]:
+    """K = len(QUERY_BANK_TEMPLATES) equivalent queries per class of a vocabulary, keyed by
+    label; the text names each class by its display name."""
+    return {name: [t.format(name=display_name(name, display), synonym=synonym,
+                            description=description)
                    for t in QUERY_BANK_TEMPLATES]
             for name, (description, synonym) in vocabulary.items()}

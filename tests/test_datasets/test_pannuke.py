@@ -419,3 +419,8 @@ def test_instruction_set_of_converted_fold(converted, tmp_path):
     assert sorted(set(semantic)) == sorted(CHANNEL_NAMES)
     conditional = [q for r in records for q in r.queries if q.type == 'conditional']
     assert conditional and all(q.relation not in ('front', 'behind') for q in conditional)
+    # Labels stay in the records; the text names cells ("the dead cells", "the dead cell").
+    for query in (q for r in records for q in r.queries if q.type != 'attribute'):
+        assert query.class_name + ' cell' in query.text or (
+            query.class_name == 'connective' and 'connective tissue cell' in query.text), \
+            query.text

@@ -2,6 +2,7 @@
 import hashlib
 import math
 import os.path as osp
+import re
 import subprocess
 import sys
 
@@ -12,7 +13,9 @@ import pytest
 from mmcora.instructions import (LAYOUTS, InstructionEngine, QueryBank, build_instruction_set, decode_rle,
                                  extract_objects, read_instruction_file, relations_between)
 from mmcora.instructions.builder import load_instance_map, load_label_map
-from mmcora.instructions.vocabulary import ANCHOR_PLACEHOLDER, VOCABULARIES
+from mmcora.instructions.vocabulary import (ANCHOR_PLACEHOLDER, DISPLAY_NAMES,
+                                           SEMANTIC_TEMPLATES, VOCABULARIES, display_name,
+                                           render_text)
 
 from ..conftest import REPO
 
@@ -101,7 +104,26 @@ def test_builtin_query_banks(dataset):
         queries = bank.queries(name)
         assert len(queries) >= 7 and len(set(queries)) == len(queries)
         description, synonym = VOCABULARIES[dataset][name]
-        assert all(name in q or synonym in q or description in q for q in queries)
+        shown = display_name(name, DISPLAY_NAMES[dataset])
+        assert all(shown in q or synonym in q or description in q for q in queries)
+
+
+def test_pannuke_text_names_cells_not_adjectives():
+    """PanNuke's labels are adjectives: text says "the dead cells", never "the dead."."""
+    bank = QueryBank('pannuke')
+    assert 'Segment the dead cells in this image.' in bank.queries('dead')
+    assert 'Segment the car in this image.' in QueryBank('cityscapes').queries('car')
+    display = DISPLAY_NAMES['pannuke']
+    for label in VOCABULARIES['pannuke']:
+        texts = bank.queries(label) + [
+            render_text('semantic', label, VOCABULARIES['pannuke'], lambda n, i=i: i % n,
+                        display=display) for i in range(len(SEMANTIC_TEMPLATES))]
+        for text in texts:
+            assert not re.search(rf'\bthe {label}\b(?! (cells?|tissue|nuclei))', text), text
+    text = render_text('conditional', 'dead', VOCABULARIES['pannuke'], lambda n: 0, 'left',
+                       'neoplastic', display)
+    assert text.startswith('Can you segment the dead cell that is to the left of the '
+                           'neoplastic cell ' + ANCHOR_PLACEHOLDER), text
 
 
 def test_query_bank_extension_and_errors(tmp_path):

@@ -18,7 +18,7 @@ from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 
 from ...instructions.objects import decode_rle
-from ...instructions.vocabulary import ANSWERS, VOCABULARIES, render_text
+from ...instructions.vocabulary import ANSWERS, DISPLAY_NAMES, VOCABULARIES, render_text
 from ...models.sam import SAMWrapper
 from ...structures import ReasoningDataSample
 
@@ -38,8 +38,8 @@ class SampleQueries(BaseTransform):
     Args:
         num_queries: Queries per image and step (LISA uses 3 per image).
         reword: Draw templates and answers per draw (training); False keeps the file's.
-        vocabulary: Built-in vocabulary of the class descriptions (``'cityscapes'``,
-            ``'pannuke'``), needed by ``reword`` for attribute instructions.
+        vocabulary: Built-in vocabulary of the class descriptions and display names
+            (``'cityscapes'``, ``'pannuke'``), needed by ``reword``.
     """
 
     def __init__(self, num_queries: int = 3, reword: bool = False,
@@ -49,6 +49,7 @@ class SampleQueries(BaseTransform):
                              f'got {vocabulary!r}')
         self.num_queries, self.reword = num_queries, reword
         self.vocabulary = VOCABULARIES[vocabulary]
+        self.display = DISPLAY_NAMES[vocabulary]
 
     def transform(self, results: dict) -> dict:
         queries = results['queries']
@@ -66,7 +67,8 @@ class SampleQueries(BaseTransform):
             anchor = query.get('anchor')
             query['text'] = render_text(query['type'], query['class_name'], self.vocabulary,
                                         np.random.randint, query.get('relation'),
-                                        anchor['class_name'] if anchor else None)
+                                        anchor['class_name'] if anchor else None,
+                                        self.display)
         return query
 
 
