@@ -1,12 +1,13 @@
-# Data of CORA's three stages on Cityscapes at the paper's size (SAM 1024, CLIP 336), as named
-# entries the stages reference (CORAStagedTrainLoop): a partition or teacher config overrides
-# labeled_reasoning / pseudo_labeled once. Stage 1: semantic + attribute instructions of the
-# labeled images; stage 2: their conditional instructions; stage 3: labeled + pseudo-labeled
-# images in every batch (1 + 1 per GPU). Prepare the pseudo-labels with the teacher trained on
-# the same partition (configs/unimatch), e.g.
+# Data of CORA's three stages on Cityscapes at the paper's size (SAM 1024, CLIP 336): the two
+# entries the stage dataloaders of cora_stages.py reference; a partition or teacher config
+# overrides labeled_reasoning / pseudo_labeled once. Stage 1: semantic + attribute
+# instructions of the labeled images; stage 2: their conditional instructions; stage 3:
+# labeled + pseudo-labeled images in every batch (1 + 1 per GPU). Prepare the pseudo-labels
+# with the teacher trained on the same partition (configs/unimatch), e.g.
 #   python tools/export_pseudo_labels.py configs/unimatch/unimatch_deeplabv3plus-r101_cityscapes-1-30.py \
 #       TEACHER.pth --ann-file splits/1_30/unlabeled.txt --out data/cityscapes/pseudo/unimatch_1_30
 # The teacher is a documented field: pseudo_dir='pseudo/semivl_1_30' for SemiVL's maps.
+_base_ = ['./cora_stages.py']
 num_consistency_queries = 7  # K (paper: 7)
 labeled_reasoning = dict(
     type='ReasoningSegDataset',
@@ -39,14 +40,3 @@ pseudo_labeled = dict(
         dict(type='CLIPInputs', size=336),
         dict(type='PackReasoningInputs'),
     ])
-semantic_dataloader = dict(
-    batch_size=2, num_workers=4, persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(ref='labeled_reasoning', query_types=('semantic', 'attribute')))
-conditional_dataloader = dict(
-    semantic_dataloader, dataset=dict(ref='labeled_reasoning', query_types=('conditional', )))
-labeled_dataloader = dict(semantic_dataloader, dataset='labeled_reasoning')
-unlabeled_dataloader = dict(
-    batch_size=2, num_workers=4, persistent_workers=True,
-    sampler=dict(type='MultiSourceSampler', batch_size=2, source_ratio=[1, 1]),
-    dataset=dict(type='ConcatDataset', datasets=['labeled_reasoning', 'pseudo_labeled']))
