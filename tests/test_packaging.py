@@ -19,6 +19,28 @@ def test_editable_install_exposes_mim_files():
     assert osp.isfile(osp.join(mim, 'tools', 'train.py'))
 
 
+def test_model_index_lists_every_config_once():
+    """mim's model index: every folder's metafile is imported, names every config of its
+    folder (not _base_) once, and names only configs that exist."""
+    import glob
+
+    import yaml
+    with open(osp.join(REPO, 'model-index.yml')) as f:
+        imports = yaml.safe_load(f)['Import']
+    folders = sorted(d for d in os.listdir(osp.join(REPO, 'configs')) if d != '_base_')
+    assert sorted(osp.basename(osp.dirname(p)) for p in imports) == folders
+    for metafile in imports:
+        with open(osp.join(REPO, metafile)) as f:
+            models = yaml.safe_load(f)['Models']
+        listed = [m['Config'] for m in models]
+        assert len(listed) == len(set(listed)), metafile
+        folder = osp.dirname(metafile)
+        present = sorted(osp.relpath(p, REPO) for p in glob.glob(osp.join(REPO, folder, '*.py')))
+        assert sorted(listed) == present, (metafile, set(present) ^ set(listed))
+        for model in models:
+            assert model['Name'] == osp.splitext(osp.basename(model['Config']))[0]
+
+
 def test_mim_finds_package_config_and_tools():
     from mim.utils import get_installed_path, is_installed
     assert is_installed('mmcora')
