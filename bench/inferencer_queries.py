@@ -60,7 +60,7 @@ def main() -> None:
 
     def naive(image):
         for q, a in zip(queries, anchors):
-            inferencer._cache_key = None  # drop the encodings: re-encode per query
+            inferencer.reset_image()  # drop the encodings: re-encode per query
             inferencer(image, [q], anchors=[a], draw=False)
 
     runs = {'one': lambda image: inferencer(image, queries[:1], anchors=anchors[:1], draw=False),

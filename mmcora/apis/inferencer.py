@@ -1,8 +1,12 @@
 """``ReasoningSegInferencer``: image + one or many instructions -> masks and an overlay.
 
-The inference API is kept apart from the model (as segment-anything's predictor is): it
-owns the preprocessing pipeline and an encoding cache, so all queries on one image, in one
-call or over several calls, reuse that image's SAM embedding and CLIP tokens.
+The inference API is kept apart from the model (as segment-anything's ``SamPredictor`` is). Its
+preprocessing is the config's test pipeline without the loading steps (as
+``MMSegInferencer._init_pipeline`` makes it), so inference cannot drift from evaluation. The
+image's encodings are held explicitly: :meth:`set_image` computes SAM's embedding and CLIP's
+tokens once, :meth:`predict` answers any number of queries on them, :meth:`reset_image`
+drops them; ``__call__`` does the first two and skips the encoding when the image is the one
+already set.
 """
 import hashlib
 import os.path as osp
@@ -22,48 +26,92 @@ from ..instructions.vocabulary import ANCHOR_PLACEHOLDER
 from ..visualization import draw_reasoning_masks
 
 ImageType = Union[str, np.ndarray]
+# Steps of a test pipeline that read files: the inferencer is given the image (and no labels).
+LOADING_STEPS = ('LoadImageFromFile', 'LoadReasoningAnnotations', 'LoadAnnotations')
+
+
+def inference_pipeline(cfg: Config, model: torch.nn.Module) -> List[dict]:
+    """The config's test pipeline without its loading steps, checked against the model.
+
+    Args:
+        cfg (Config): A CORA config with ``test_dataloader.dataset.pipeline``.
+        model (torch.nn.Module): The built segmentor (``sam.img_size``, ``mllm.image_size``).
+
+    Returns:
+        list[dict]: The transforms' configs, from the first after loading to the packer.
+
+    Raises:
+        KeyError: The config has no test pipeline.
+        ValueError: The pipeline resizes to other sizes than the model's encoders take, or
+            does not end with ``PackReasoningInputs`` (the key is named).
+    """
+    try:
+        steps = cfg.test_dataloader.dataset.pipeline
+    except AttributeError:
+        raise KeyError('the config has no test_dataloader.dataset.pipeline: the inferencer '
+                       'takes its preprocessing from it') from None
+    steps = [dict(step) for step in steps if step['type'] not in LOADING_STEPS]
+    expected = dict(SAMResize=('sam.img_size', model.sam.img_size),
+                    CLIPInputs=('mllm.image_size', model.mllm.image_size))
+    for step in steps:
+        if step['type'] in expected and step.get('size') != expected[step['type']][1]:
+            key, size = expected[step['type']]
+            raise ValueError(f'test_dataloader.dataset.pipeline: {step["type"]} resizes to '
+                             f'{step.get("size")} px but the model\'s {key} is {size}')
+    if not steps or steps[-1]['type'] != 'PackReasoningInputs':
+        raise ValueError('test_dataloader.dataset.pipeline must end with PackReasoningInputs, '
+                         f'got {[step["type"] for step in steps]}')
+    return steps
 
 
 class ReasoningSegInferencer:
     """Reasoning segmentation of images with free-form instructions.
 
     Args:
-        model: Config file, ``Config`` or a built ``CORASegmentor``.
-        checkpoint: Checkpoint to load into a model built from a config.
-        device: Torch device; None keeps a given model where it is (and builds on the CPU).
-        mode: ``'teacher_forcing'`` or ``'generate'``; None uses the model's ``test_cfg``.
+        model (str | Config | torch.nn.Module): Config file, ``Config`` or a built
+            ``CORASegmentor`` (then ``cfg`` gives its test pipeline).
+        checkpoint (str, optional): Checkpoint to load into a model built from a config.
+        device (str, optional): Torch device; None keeps a given model where it is (and
+            builds on the CPU).
+        mode (str, optional): ``'teacher_forcing'`` or ``'generate'``; None uses the
+            model's ``test_cfg``.
+        cfg (str | Config, optional): The config of a built ``model``, for its test pipeline.
 
     Example:
         >>> inferencer = ReasoningSegInferencer('configs/cora/toy-city_1-30_tiny.py',
         ...                                     'work_dirs/.../iter_1200.pth')
         >>> result = inferencer('street.png', ['Segment the car.', 'Segment the sky.'])
         >>> result['masks'].shape, result['visualization'].shape
+        >>> inferencer.set_image('street.png')  # or explicitly: encode once ...
+        >>> inferencer.predict(['Segment the bus.'])  # ... and ask many times
     """
 
     def __init__(self, model: Union[str, Config, torch.nn.Module],
                  checkpoint: Optional[str] = None, device: Optional[str] = None,
-                 mode: Optional[str] = None) -> None:
+                 mode: Optional[str] = None, cfg: Union[str, Config, None] = None) -> None:
         init_default_scope('mmseg')
+        if isinstance(model, torch.nn.Module):
+            if cfg is None:
+                raise TypeError('a built model needs cfg= (its config): the inferencer takes '
+                                'its preprocessing from the test pipeline')
+        else:
+            cfg = model
+        cfg = Config.fromfile(cfg) if isinstance(cfg, str) else cfg
         if not isinstance(model, torch.nn.Module):
-            cfg = Config.fromfile(model) if isinstance(model, str) else model
             model = MODELS.build(cfg.model)
             if checkpoint is not None:
                 load_checkpoint(model, checkpoint, map_location='cpu')
         self.model = (model if device is None else model.to(device)).eval()
         self.mode = mode
-        self.pipeline = Compose([
-            dict(type='SAMResize', size=self.model.sam.img_size),
-            dict(type='CLIPInputs', size=self.model.mllm.image_size),
-            dict(type='PackReasoningInputs'),
-        ])
-        self._cache_key: Optional[str] = None
-        self._features_cache = None
+        self.pipeline = Compose(inference_pipeline(cfg, self.model))
+        self.reset_image()
 
     @staticmethod
     def load_image(image: ImageType) -> np.ndarray:
         """A path, or an (H, W, 3) uint8 BGR array as mmcv/cv2 load it -> BGR array.
 
         Raises:
+            FileNotFoundError: No file at the path.
             ValueError: The file is unreadable or the array has the wrong shape/dtype.
         """
         if isinstance(image, str):
@@ -79,42 +127,73 @@ class ReasoningSegInferencer:
                              f'{array.dtype}')
         return array
 
-    def _prepare(self, img: np.ndarray, packed: dict):
-        """Preprocessed sample and the image's encodings, computed once per distinct image."""
-        data = self.model.data_preprocessor(
-            dict(inputs=[packed['inputs']], data_samples=[packed['data_samples']]), False)
-        key = hashlib.sha1(img.tobytes()).hexdigest() + str(img.shape)
-        if key != self._cache_key:
-            with torch.no_grad():
-                self._features_cache = self.model.extract_feat(data['inputs'])
-            self._cache_key = key
-        return data['data_samples'][0], self._features_cache
+    @property
+    def is_image_set(self) -> bool:
+        """Whether an image is encoded and :meth:`predict` can run."""
+        return self._image is not None
 
-    def __call__(self, image: ImageType, queries: Union[str, Sequence[str]],
-                 anchors: Optional[Sequence[Optional[np.ndarray]]] = None,
-                 draw: bool = True) -> dict:
-        """Segment ``image`` for each query.
+    def reset_image(self) -> None:
+        """Drop the set image and its encodings."""
+        self._image: Optional[np.ndarray] = None
+        self._name = ''
+        self._key: Optional[str] = None
+        self._features = None
+
+    def _run_pipeline(self, texts: List[str], anchors: List[Optional[np.ndarray]]) -> dict:
+        img = self._image
+        packed = self.pipeline(dict(img=img, img_path=self._name, ori_shape=img.shape[:2],
+                                    img_shape=img.shape[:2], queries=queries_of(texts),
+                                    anchor_masks=anchors))
+        return self.model.data_preprocessor(
+            dict(inputs=[packed['inputs']], data_samples=[packed['data_samples']]), False)
+
+    def set_image(self, image: ImageType) -> None:
+        """Encode ``image`` once (SAM embedding, CLIP tokens) for the next :meth:`predict` calls.
+
+        Setting the image that is already set (same pixels) keeps its encodings.
 
         Args:
-            image: Path or (H, W, 3) uint8 BGR array.
-            queries: One instruction or a list; conditional ones contain ``<anchor>``.
-            anchors: Per query, an (H, W) bool anchor mask or None.
-            draw: Also return the overlay image.
+            image (str | np.ndarray): Path or (H, W, 3) uint8 BGR array.
+        """
+        img = self.load_image(image)
+        key = hashlib.sha1(img.tobytes()).hexdigest() + str(img.shape)
+        if key == self._key:
+            return
+        self.reset_image()
+        self._image, self._name = img, image if isinstance(image, str) else '<array>'
+        inputs = self._run_pipeline([], [])['inputs']
+        with torch.no_grad():
+            self._features = self.model.extract_feat(inputs)
+        self._key = key
+
+    def predict(self, queries: Union[str, Sequence[str]],
+                anchors: Optional[Sequence[Optional[np.ndarray]]] = None,
+                draw: bool = True) -> dict:
+        """Segment the set image (:meth:`set_image`) for each query.
+
+        Args:
+            queries (str | Sequence[str]): One instruction or a list; conditional ones
+                contain ``<anchor>``.
+            anchors (Sequence[np.ndarray | None], optional): Per query, an (H, W) bool anchor
+                mask or None.
+            draw (bool): Also return the overlay image.
 
         Returns:
-            ``masks`` (N, H, W) bool, ``texts`` (the model's answers), ``visualization``
+            dict: ``masks`` (N, H, W) bool, ``texts`` (the model's answers), ``visualization``
             (RGB overlay with the queries) when ``draw``. No queries give N = 0.
 
         Raises:
+            RuntimeError: No image is set.
             ValueError: A query names ``<anchor>`` but has no anchor mask, or has an anchor
                 mask but no ``<anchor>`` (the query is named); an anchor of another size.
         """
+        if not self.is_image_set:
+            raise RuntimeError('no image is set: call set_image(image) before predict(...)')
+        img = self._image
         texts: List[str] = [queries] if isinstance(queries, str) else list(queries)
         anchors = list(anchors) if anchors is not None else [None] * len(texts)
         if len(anchors) != len(texts):
             raise ValueError(f'{len(texts)} queries but {len(anchors)} anchors')
-        img = self.load_image(image)
-        name = image if isinstance(image, str) else '<array>'
         for i, (text, anchor) in enumerate(zip(texts, anchors)):
             if (ANCHOR_PLACEHOLDER in text) != (anchor is not None):
                 raise ValueError(
@@ -127,18 +206,32 @@ class ReasoningSegInferencer:
                 raise ValueError(f'anchor {i} is {anchor.shape}, the image is {img.shape[:2]}')
         if not texts:
             result = dict(masks=np.zeros((0, *img.shape[:2]), bool), texts=[])
-            if draw:
-                result['visualization'] = np.ascontiguousarray(img[..., ::-1])
-            return result
-        packed = self.pipeline(dict(img=img, img_path=name, ori_shape=img.shape[:2],
-                                    img_shape=img.shape[:2], queries=queries_of(texts),
-                                    anchor_masks=anchors))
-        sample, (sam_embeddings, image_features) = self._prepare(img, packed)
-        with torch.no_grad():
-            sample = self.model.predict_with_features(sam_embeddings, image_features,
-                                                      [sample], mode=self.mode)[0]
-        result = dict(masks=sample.pred_masks.cpu().numpy(), texts=sample.pred_texts)
+        else:
+            sample = self._run_pipeline(texts, anchors)['data_samples'][0]
+            with torch.no_grad():
+                sample = self.model.predict_with_features(*self._features, [sample],
+                                                          mode=self.mode)[0]
+            result = dict(masks=sample.pred_masks.cpu().numpy(), texts=sample.pred_texts)
         if draw:
-            result['visualization'] = draw_reasoning_masks(img[..., ::-1], result['masks'],
-                                                           texts, replies=sample.pred_texts)
+            result['visualization'] = (
+                draw_reasoning_masks(img[..., ::-1], result['masks'], texts,
+                                     replies=result['texts'])
+                if texts else np.ascontiguousarray(img[..., ::-1]))
         return result
+
+    def __call__(self, image: ImageType, queries: Union[str, Sequence[str]],
+                 anchors: Optional[Sequence[Optional[np.ndarray]]] = None,
+                 draw: bool = True) -> dict:
+        """:meth:`set_image` then :meth:`predict` (the same image is encoded only once).
+
+        Args:
+            image (str | np.ndarray): Path or (H, W, 3) uint8 BGR array.
+            queries (str | Sequence[str]): As for :meth:`predict`.
+            anchors (Sequence[np.ndarray | None], optional): As for :meth:`predict`.
+            draw (bool): Also return the overlay image.
+
+        Returns:
+            dict: As :meth:`predict`.
+        """
+        self.set_image(image)
+        return self.predict(queries, anchors, draw)

@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 import torch
 
+CONFIG = osp.join(osp.dirname(__file__), '..', '..', 'configs', 'cora', 'toy-city_1-30_tiny.py')
+
 
 @pytest.fixture(scope='module')
 def image(toy_city_root):
@@ -68,3 +70,51 @@ def test_bad_input_is_explained(inferencer, image, tmp_path):
     with pytest.raises(ValueError, match=r'<array> query 0: the prompt has \d+ tokens') as e:
         inferencer(np.zeros((64, 64, 3), np.uint8), 'segment ' * 2100)
     assert 'torch' not in str(e.value)
+
+
+def test_set_image_then_predict_equals_call(inferencer, image):
+    """Explicit encoding reuse (as SamPredictor): set once, predict many, reset drops it."""
+    calls, handles = _count_encoder_calls(inferencer)
+    try:
+        inferencer.reset_image()
+        assert not inferencer.is_image_set
+        with pytest.raises(RuntimeError, match='set_image'):
+            inferencer.predict('Segment the car.')
+        inferencer.set_image(image)
+        inferencer.set_image(image)  # the same pixels: encodings kept
+        explicit = [inferencer.predict(q, draw=False)['masks'] for q in ('Segment the car.',
+                                                                          'Segment the sky.')]
+        assert calls.count('sam') == 1
+        inferencer.reset_image()
+        assert not inferencer.is_image_set
+        together = inferencer(image, ['Segment the car.', 'Segment the sky.'], draw=False)
+        assert calls.count('sam') == 2  # reset dropped the encodings
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert np.array_equal(np.concatenate(explicit), together['masks'])
+
+
+def test_pipeline_is_the_config_test_pipeline_without_loading(inferencer):
+    from mmengine.config import Config
+
+    from mmcora.apis.inferencer import inference_pipeline
+    cfg = Config.fromfile(CONFIG)
+    test_steps = [step['type'] for step in cfg.test_dataloader.dataset.pipeline]
+    assert [type(t).__name__ for t in inferencer.pipeline.transforms] == [
+        t for t in test_steps if not t.startswith('Load')]
+    cfg.test_dataloader.dataset.pipeline[2]['size'] = 512  # SAMResize, not the model's 256
+    with pytest.raises(ValueError, match=r"SAMResize resizes to 512 px but the model's "
+                                         r'sam.img_size is 256'):
+        inference_pipeline(cfg, inferencer.model)
+    del cfg.test_dataloader.dataset.pipeline[-1]
+    cfg.test_dataloader.dataset.pipeline[2]['size'] = 256
+    with pytest.raises(ValueError, match='must end with PackReasoningInputs'):
+        inference_pipeline(cfg, inferencer.model)
+
+
+def test_built_model_needs_its_config(inferencer):
+    from mmcora.apis import ReasoningSegInferencer
+    with pytest.raises(TypeError, match='cfg='):
+        ReasoningSegInferencer(inferencer.model)
+    assert ReasoningSegInferencer(inferencer.model, cfg=CONFIG).model is inferencer.model
