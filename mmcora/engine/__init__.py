@@ -1,7 +1,7 @@
-from .compat import (UnsafeCheckpointError, install_checkpoint_loaders, load_checkpoint_file,
-                     setup_cpu_distributed)
+from .cpu_distributed import setup_cpu_distributed
 from .hooks import DataFilesCheckHook
 from .random_state import RandomStateHook
+from .safe_checkpoint import UnsafeCheckpointError, install_checkpoint_loaders, load_checkpoint_file
 from .stages import CORAStagedTrainLoop
 from .token_bank_hook import TokenBankHook, gather_rows
 from .threads import apply_torch_threads

@@ -90,23 +90,3 @@ def test_arbitrary_pickle_refused_unless_trusted(tmp_path, monkeypatch):
 def test_missing_checkpoint_names_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match='nowhere.pth'):
         CheckpointLoader.load_checkpoint(str(tmp_path / 'nowhere.pth'))
-
-
-def test_torch_num_threads_from_env_cfg(monkeypatch):
-    import torch
-    from mmengine.config import Config
-
-    from mmcora.engine import apply_torch_threads
-    before = torch.get_num_threads()
-    monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
-    try:
-        apply_torch_threads(Config(dict(env_cfg=dict(torch_num_threads=1))))
-        assert torch.get_num_threads() == 1
-        monkeypatch.setenv('OMP_NUM_THREADS', '2')
-        apply_torch_threads(Config(dict(env_cfg=dict(torch_num_threads=3))))
-        assert torch.get_num_threads() == 1  # the environment's explicit choice wins
-        apply_torch_threads(Config(dict(env_cfg=dict())))
-        with pytest.raises(ValueError, match='env_cfg.torch_num_threads'):
-            apply_torch_threads(Config(dict(env_cfg=dict(torch_num_threads=0))))
-    finally:
-        torch.set_num_threads(before)

@@ -1,20 +1,17 @@
-"""Compatibility fixes for mmengine 0.10.7 on torch >= 2.6 and on machines without CUDA.
+"""Safe checkpoint loading for mmengine 0.10.7 on torch >= 2.6 (``weights_only`` unpickling).
 
-Each fix is a function with one comment on why it exists; :func:`install_checkpoint_loaders`
-runs when ``mmcora`` is imported, :func:`setup_cpu_distributed` is called by ``tools/train.py``
-and ``tools/test.py`` before the Runner is built.
+:func:`install_checkpoint_loaders` runs when ``mmcora`` is imported and routes mmengine's local
+and http(s) loaders through :func:`load_checkpoint_file`, which allows what mmengine's own
+checkpoints pickle and refuses other objects unless ``MMCORA_TRUST_CHECKPOINTS=1``.
 """
 import os
 import os.path as osp
 import pickle
-from datetime import timedelta
 from typing import Any, Callable, List, Union
 from urllib.parse import urlparse
 
 import numpy as np
 import torch
-import torch.distributed as torch_dist
-from mmengine.config import Config
 from mmengine.dist import barrier, get_dist_info
 from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
@@ -125,29 +122,3 @@ def install_checkpoint_loaders() -> None:
     CheckpointLoader.register_scheme(prefixes='', loader=_load_local, force=True)
     CheckpointLoader.register_scheme(prefixes=('http://', 'https://'), loader=_load_http,
                                      force=True)
-
-
-def setup_cpu_distributed(cfg: Config) -> None:
-    """Prepare a ``--launcher pytorch`` run for a machine without CUDA (gloo, CPU DDP).
-
-    Does nothing when CUDA is available or the launcher is ``none``.
-    """
-    launcher = cfg.get('launcher', 'none')
-    if launcher == 'none' or torch.cuda.is_available():
-        return
-    if launcher != 'pytorch':
-        raise RuntimeError(f'launcher {launcher!r} needs CUDA here; on CPU use '
-                           "--launcher pytorch (tools/dist_train.sh)")
-    env_cfg = cfg.setdefault('env_cfg', {})
-    dist_cfg = env_cfg.setdefault('dist_cfg', {})
-    dist_cfg['backend'] = 'gloo'
-    # mmengine's init_dist always calls torch.cuda.set_device, which fails without CUDA; a
-    # process group that already exists makes Runner.setup_env skip init_dist.
-    if not torch_dist.is_initialized():
-        timeout = dist_cfg.get('timeout')
-        torch_dist.init_process_group(
-            'gloo', timeout=timedelta(seconds=timeout) if timeout else None)
-    # Runner.wrap_model passes device_ids=[LOCAL_RANK], which DDP rejects for CPU modules.
-    wrapper = dict(cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel'))
-    wrapper['device_ids'] = None
-    cfg.model_wrapper_cfg = wrapper

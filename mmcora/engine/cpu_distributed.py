@@ -1,0 +1,36 @@
+"""Distributed training on machines without CUDA (gloo, CPU DDP) for mmengine 0.10.7.
+
+:func:`setup_cpu_distributed` is called by ``tools/train.py`` and ``tools/test.py`` before the
+Runner is built, so ``tools/dist_train.sh CONFIG 2`` runs on a laptop.
+"""
+from datetime import timedelta
+
+import torch
+import torch.distributed as torch_dist
+from mmengine.config import Config
+
+
+def setup_cpu_distributed(cfg: Config) -> None:
+    """Prepare a ``--launcher pytorch`` run for a machine without CUDA (gloo, CPU DDP).
+
+    Does nothing when CUDA is available or the launcher is ``none``.
+    """
+    launcher = cfg.get('launcher', 'none')
+    if launcher == 'none' or torch.cuda.is_available():
+        return
+    if launcher != 'pytorch':
+        raise RuntimeError(f'launcher {launcher!r} needs CUDA here; on CPU use '
+                           "--launcher pytorch (tools/dist_train.sh)")
+    env_cfg = cfg.setdefault('env_cfg', {})
+    dist_cfg = env_cfg.setdefault('dist_cfg', {})
+    dist_cfg['backend'] = 'gloo'
+    # mmengine's init_dist always calls torch.cuda.set_device, which fails without CUDA; a
+    # process group that already exists makes Runner.setup_env skip init_dist.
+    if not torch_dist.is_initialized():
+        timeout = dist_cfg.get('timeout')
+        torch_dist.init_process_group(
+            'gloo', timeout=timedelta(seconds=timeout) if timeout else None)
+    # Runner.wrap_model passes device_ids=[LOCAL_RANK], which DDP rejects for CPU modules.
+    wrapper = dict(cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel'))
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
