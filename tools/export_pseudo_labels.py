@@ -16,7 +16,6 @@ import argparse
 import os.path as osp
 import time
 
-import numpy as np
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.dataset import Compose, pseudo_collate

@@ -1,5 +1,5 @@
 """Normalise and pad the SAM and CLIP branches on the device."""
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F

@@ -3,7 +3,6 @@ import os.path as osp
 
 import numpy as np
 import pytest
-import torch
 
 CONFIG = osp.join(osp.dirname(__file__), '..', '..', 'configs', 'cora', 'toy-city_1-30_tiny.py')
 

@@ -16,7 +16,6 @@ import json
 import os.path as osp
 from typing import Dict, List
 
-import cv2
 import numpy as np
 
 import mmcora  # noqa: F401  registers the datasets, so --dataset-type may name mmcora's
