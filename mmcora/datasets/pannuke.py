@@ -28,12 +28,9 @@ from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
 from ..utils import write_atomic, write_png_atomic
+from ..utils.class_names import PANNUKE_CLASSES
 from .partitions import PACKAGED_SPLITS, PARTITIONS, read_name_list, write_name_list
 
-# Label id = mask channel + 1 for channels 0-4; channel 5 (background) becomes 0. mmseg's
-# projects/pannuke lists 'non-neoplastic epithelial' second, which mislabels ids 2-5.
-PANNUKE_CLASSES: Tuple[str, ...] = ('background', 'neoplastic', 'inflammatory', 'connective',
-                                    'dead', 'epithelial')
 PANNUKE_PALETTE: List[List[int]] = [[0, 0, 0], [230, 25, 75], [60, 180, 75], [0, 130, 200],
                                     [255, 225, 25], [145, 30, 180]]
 PATCH_SIZE = 256

@@ -13,9 +13,11 @@ import math
 import os
 import os.path as osp
 import shutil
-from typing import Dict, Iterable, List, Tuple
+from typing import Dict, List, Tuple
 
 import numpy as np
+
+from ..utils.name_lists import read_name_list, write_name_list  # noqa: F401 (re-exported)
 
 # Partition name -> fraction of the training set that is labeled.
 PARTITIONS: Dict[str, float] = {'1_30': 1 / 30, '1_16': 1 / 16, '1_8': 1 / 8, '1_4': 1 / 4}
@@ -38,25 +40,6 @@ def partition_names(names: List[str], seed: int) -> Dict[str, Tuple[List[str], L
         labeled = {names[i] for i in order[:count]}
         result[split] = (sorted(labeled), sorted(n for n in names if n not in labeled))
     return result
-
-
-def write_name_list(path: str, names: Iterable[str]) -> None:
-    """Write one name per line (with a final newline)."""
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    with open(path, 'w', encoding='utf-8') as f:
-        f.writelines(f'{name}\n' for name in names)
-
-
-def read_name_list(path: str) -> List[str]:
-    """Read a list file, skipping blank lines.
-
-    Raises:
-        FileNotFoundError: naming the list file.
-    """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'split list not found: {path}')
-    with open(path, encoding='utf-8') as f:
-        return [line.strip() for line in f if line.strip()]
 
 
 def packaged_split_file(dataset: str, split: str, part: str = 'labeled') -> str:

@@ -25,13 +25,14 @@ from mmengine.logging import print_log
 from mmseg.registry import DATASETS
 
 from ..instructions.objects import encode_rle, mask_bbox
+from ..utils.special_tokens import DEFAULT_ANSWER
 
 IMAGE_SUFFIXES: Tuple[str, ...] = ('.jpg', '.png')
 # LISA's fixed validation prompts (train_ds.py / ValDataset), without the <image> token that
 # the model's conversation template adds.
 PHRASE_TEMPLATE = 'What is {text} in this image? Please output segmentation mask.'
 SENTENCE_TEMPLATE = '{text} Please output segmentation mask.'
-ANSWER = '[SEG].'
+ANSWER = DEFAULT_ANSWER
 TARGET_VALUE = 1
 
 Polygon = Tuple[str, np.ndarray]  # (label, (K, 2) int32 points)

@@ -8,16 +8,13 @@ import cv2
 import numpy as np
 from mmengine.logging import print_log
 
-from ..datasets.pannuke import PANNUKE_CLASSES
-from ..datasets.partitions import read_name_list
+from ..utils.class_names import CITYSCAPES_CLASSES, PANNUKE_CLASSES
+from ..utils.name_lists import read_name_list
 from .engine import ENGINE_VERSION, Draft, InstructionEngine
 from .objects import mask_bbox
 from .records import ImageInstructions, make_header, write_instruction_file
 from .vocabulary import DISPLAY_NAMES, VOCABULARIES
 
-CITYSCAPES_CLASSES = ('road', 'sidewalk', 'building', 'wall', 'fence', 'pole', 'traffic light',
-                      'traffic sign', 'vegetation', 'terrain', 'sky', 'person', 'rider', 'car',
-                      'truck', 'bus', 'train', 'motorcycle', 'bicycle')
 GROUND_THINGS = ('person', 'rider', 'car', 'truck', 'bus', 'train', 'motorcycle', 'bicycle')
 
 

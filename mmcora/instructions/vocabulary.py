@@ -8,8 +8,8 @@ from typing import Dict, List, Optional, Tuple
 
 # The text that stands for the anchor object in a conditional instruction. The model replaces
 # it with the anchor's mask and box encodings (one placeholder token each).
-ANCHOR_PLACEHOLDER = '<anchor>'
-SEG_TOKEN = '[SEG]'
+from ..utils.special_tokens import (ANCHOR_PLACEHOLDER, DEFAULT_ANSWER,  # noqa: F401
+                                     SEG_TOKEN)
 
 SEMANTIC_TEMPLATES: Tuple[str, ...] = (
     'Can you segment the {name} in this image?',
@@ -34,11 +34,11 @@ CONDITIONAL_TEMPLATES: Tuple[str, ...] = (
     'Segment the {target} located {relation} the marked {anchor} ' + ANCHOR_PLACEHOLDER + '.',
 )
 ANSWERS: Tuple[str, ...] = (
-    'It is [SEG].',
-    'Sure, [SEG].',
-    'Here is the mask: [SEG].',
-    'Sure, the segmentation is [SEG].',
-    '[SEG].',
+    f'It is {SEG_TOKEN}.',
+    f'Sure, {SEG_TOKEN}.',
+    f'Here is the mask: {SEG_TOKEN}.',
+    f'Sure, the segmentation is {SEG_TOKEN}.',
+    DEFAULT_ANSWER,
 )
 
 # Relation name -> phrase used in text. Judged in the camera frame (see relations.py).

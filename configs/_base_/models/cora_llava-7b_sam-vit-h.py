@@ -21,4 +21,4 @@ model = dict(
     ce_loss_weight=1.0,
     projector=dict(type='SegTokenProjector'),  # sizes from the LLM and SAM
     anchor_encoder=dict(type='AnchorEncoder'),  # None: no anchor encoding
-    test_cfg=dict(mode='teacher_forcing', answer='[SEG].', max_new_tokens=32))
+    test_cfg=dict(mode='teacher_forcing', max_new_tokens=32))  # answer: DEFAULT_ANSWER

@@ -16,11 +16,12 @@ import numpy as np
 import torch
 from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
+from segment_anything.utils.transforms import ResizeLongestSide
 
 from ...instructions.objects import decode_rle
 from ...instructions.vocabulary import ANSWERS, DISPLAY_NAMES, VOCABULARIES, render_text
-from ...models.sam import SAMWrapper
 from ...structures import ReasoningDataSample
+from ...utils.special_tokens import DEFAULT_ANSWER
 
 OPENAI_CLIP_MEAN_255 = (122.77, 116.75, 104.09)  # pad colour of square CLIP inputs (RGB)
 
@@ -154,7 +155,7 @@ class SAMResize(BaseTransform):
 
     def transform(self, results: dict) -> dict:
         img = results['img']
-        new_h, new_w, _ = SAMWrapper.preprocess_geometry(*img.shape[:2], self.size)
+        new_h, new_w = ResizeLongestSide.get_preprocess_shape(*img.shape[:2], self.size)
         results['sam_img'] = cv2.resize(img, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
         results['sam_shape'] = (new_h, new_w)
         return results
@@ -254,6 +255,6 @@ class PackReasoningInputs(BaseTransform):
 
 def queries_of(texts: List[str], answers: Optional[List[str]] = None) -> List[dict]:
     """Query dicts for an image without an instruction file (inference)."""
-    return [dict(text=t, answer=(answers[i] if answers else '[SEG].'), type='free',
+    return [dict(text=t, answer=(answers[i] if answers else DEFAULT_ANSWER), type='free',
                  class_id=-1, class_name='', relation=None, source='user', target=None,
                  anchor=None) for i, t in enumerate(texts)]

@@ -19,12 +19,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 
-from ...instructions.vocabulary import ANCHOR_PLACEHOLDER
 from ...utils import main_process_first
+from ...utils.special_tokens import (ANCHOR_BOX_TOKEN, ANCHOR_MASK_TOKEN, ANCHOR_PLACEHOLDER,
+                                     SEG_TOKEN)
 from .tiny_llava import SYSTEM_PROMPT, ensure_tiny_llava, tiny_spec
 
 IGNORE = -100
-SEG_TOKEN, ANCHOR_MASK_TOKEN, ANCHOR_BOX_TOKEN = '[SEG]', '[ANCHOR_MASK]', '[ANCHOR_BOX]'
 
 
 def chat_prefix_ids(tokenizer, system_prompt: str, image_token_id: int,

@@ -18,6 +18,7 @@ from mmseg.registry import MODELS
 from segment_anything import sam_model_registry
 from segment_anything.modeling import (ImageEncoderViT, MaskDecoder, PromptEncoder, Sam,
                                        TwoWayTransformer)
+from segment_anything.utils.transforms import ResizeLongestSide
 from torch import Tensor, nn
 
 from mmcora.engine import UnsafeCheckpointError
@@ -391,12 +392,11 @@ class SAMWrapper(nn.Module):
 
     @staticmethod
     def preprocess_geometry(h: int, w: int, img_size: int) -> Tuple[int, int, float]:
-        """Size after resizing the longest side to ``img_size``.
-
-        Same rounding as ``ResizeLongestSide.get_preprocess_shape`` (round half up).
+        """Size after resizing the longest side to ``img_size``: segment-anything's
+        ``ResizeLongestSide.get_preprocess_shape`` and the scale it applies.
 
         Returns:
             tuple[int, int, float]: (new_h, new_w, scale) with scale = img_size / max(h, w).
         """
-        scale = img_size * 1.0 / max(h, w)
-        return int(h * scale + 0.5), int(w * scale + 0.5), scale
+        new_h, new_w = ResizeLongestSide.get_preprocess_shape(h, w, img_size)
+        return new_h, new_w, img_size * 1.0 / max(h, w)

@@ -12,6 +12,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig
 
 from ...structures import ReasoningDataSample
+from ...utils.special_tokens import DEFAULT_ANSWER, SEG_TOKEN
 from .. import mllm as _mllm  # noqa: F401  registers SegTokenProjector, AnchorEncoder
 
 SampleList = List[ReasoningDataSample]
@@ -82,7 +83,7 @@ class CORASegmentor(BaseModel):
         self.loss_mask_bce = MODELS.build(loss_mask_bce)
         self.loss_mask_dice = MODELS.build(loss_mask_dice)
         self.ce_loss_weight = ce_loss_weight
-        self.test_cfg = dict(mode='teacher_forcing', answer='[SEG].', max_new_tokens=16)
+        self.test_cfg = dict(mode='teacher_forcing', answer=DEFAULT_ANSWER, max_new_tokens=16)
         self.test_cfg.update(test_cfg or {})
         if self.test_cfg['mode'] not in ('teacher_forcing', 'generate'):
             raise ValueError(f"test_cfg.mode must be 'teacher_forcing' or 'generate', got "
@@ -178,7 +179,7 @@ class CORASegmentor(BaseModel):
             ce = ce + sum(p.sum() for p in self.anchor_encoder.parameters()) * 0.
         if not bool(found.all()):
             missing = [names[i] for i in (~found).nonzero().squeeze(1).tolist()]
-            raise ValueError(f'answers without [SEG]: {missing[:3]}')
+            raise ValueError(f'answers without {SEG_TOKEN}: {missing[:3]}')
         prompts = self.projector(states.float())
         logits = self.decode_masks(sam_embeddings, prompts, index, data_samples)
         losses = dict(loss_ce=ce * self.ce_loss_weight)
