@@ -71,7 +71,7 @@ def test_external_config_builds_registered_component(tmp_path, toy_city_root, to
         'print(type(dataset).__module__, type(dataset).__name__, len(dataset))\n')
     out = subprocess.run([sys.executable, '-c', script, str(cfg)], cwd=str(tmp_path),
                          capture_output=True, text=True, check=True).stdout
-    assert out.strip().endswith('mmcora.datasets.toy_cityscapes ToyCityscapesDataset 8')
+    assert out.strip().endswith('mmcora.datasets.toy_city_dataset ToyCityscapesDataset 8')
 
 
 def test_wheel_carries_mim_files_and_split_lists(tmp_path):

@@ -1,12 +1,12 @@
 from .partitions import (PARTITIONS, install_split_lists, packaged_split_file, partition_names,
                          read_name_list)
-from .toy_city import ToyCitySpec, ensure_toy_city, generate_toy_city
+from .toy_city_generator import ToyCitySpec, ensure_toy_city, generate_toy_city
 from .pannuke import PANNUKE_CLASSES, PanNukeDataset
-from .reasoning_seg import ReasoningSegDataset
-from .reasonseg import ReasonSegDataset
+from .instruction_dataset import ReasoningSegDataset
+from .reasonseg_benchmark import ReasonSegDataset
 from .semi_reasoning import SemiReasoningDataset
 from .samplers import MultiSourceSampler
-from .toy_cityscapes import ToyCityscapesDataset
+from .toy_city_dataset import ToyCityscapesDataset
 from .transforms import *  # noqa: F401,F403  registers the transforms
 
 __all__ = [

@@ -10,7 +10,7 @@ from ..instructions.builder import LAYOUTS
 from ..instructions.query_bank import QueryBank
 from ..utils import main_process_first
 from .partitions import read_name_list
-from .toy_city import ToyCitySpec, ensure_toy_city
+from .toy_city_generator import ToyCitySpec, ensure_toy_city
 
 
 def _size(path: str):

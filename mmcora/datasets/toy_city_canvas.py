@@ -1,6 +1,6 @@
 """Canvas and ground plane of a toy-city scene: classes, the painted maps, perspective.
 
-Shared by :mod:`.toy_city_background` and :mod:`.toy_city_things`; :mod:`.toy_city_scene`
+Shared by :mod:`.toy_city_background` and :mod:`.toy_city_things`; :mod:`.toy_city_render`
 puts a scene together.
 """
 from typing import List, Tuple

@@ -14,7 +14,7 @@ from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
 import mmcora  # noqa: F401
-from mmcora.datasets.reasonseg import ReasonSegDataset
+from mmcora.datasets.reasonseg_benchmark import ReasonSegDataset
 from mmcora.datasets.transforms import LoadReasoningAnnotations
 from mmcora.evaluation import ReasoningIoUMetric
 from mmcora.instructions import decode_rle, encode_rle

@@ -11,11 +11,11 @@ import pytest
 from mmengine.registry import init_default_scope
 
 from mmcora.datasets import ToyCitySpec, ensure_toy_city, generate_toy_city, read_name_list
-from mmcora.datasets import partition_names, toy_city
-from mmcora.datasets.toy_city import scene_ids
+from mmcora.datasets import partition_names, toy_city_generator
+from mmcora.datasets.toy_city_generator import scene_ids
 from mmcora.datasets.toy_city_looks import (FACADE_FAMILIES, FOLIAGE_FAMILIES, ROAD_FAMILIES,
                                             SKY_FAMILIES, TERRAIN_FAMILIES, WALK_FAMILIES)
-from mmcora.datasets.toy_city_scene import (LABEL_IDS, PERSON, POLE, SIGN, THING_CLASSES,
+from mmcora.datasets.toy_city_render import (LABEL_IDS, PERSON, POLE, SIGN, THING_CLASSES,
                                             draw_street_and_look, render_scene)
 
 NAME = re.compile(r'^([a-z]+)_(\d{6})_(\d{6})$')
@@ -216,7 +216,7 @@ def test_stale_format_is_regenerated(tmp_path):
     (tmp_path / 'toy' / 'instructions' / 'old.jsonl').write_text('{}')
     assert ensure_toy_city(root, spec) == root
     with open(manifest) as f:
-        assert json.load(f)['format_version'] == toy_city.FORMAT_VERSION
+        assert json.load(f)['format_version'] == toy_city_generator.FORMAT_VERSION
     assert not osp.exists(osp.join(root, 'instructions'))
     assert sorted(os.listdir(tmp_path)) == ['toy']
 
@@ -229,8 +229,8 @@ def test_generation_failure_leaves_nothing_behind(tmp_path, monkeypatch):
         if len(calls) == 3:
             raise OSError('disk full')
         return original(*args, **kwargs)
-    original = toy_city.write_scene
-    monkeypatch.setattr(toy_city, 'write_scene', failing_write)
+    original = toy_city_generator.write_scene
+    monkeypatch.setattr(toy_city_generator, 'write_scene', failing_write)
     with pytest.raises(OSError, match='disk full'):
         generate_toy_city(str(tmp_path / 'toy'), ToyCitySpec(num_train=30, num_val=2))
     assert os.listdir(tmp_path) == []

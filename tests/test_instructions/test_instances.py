@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from mmcora.datasets.toy_city import write_scene
-from mmcora.datasets.toy_city_scene import CAR, render_scene
+from mmcora.datasets.toy_city_generator import write_scene
+from mmcora.datasets.toy_city_render import CAR, render_scene
 from mmcora.instructions import (LAYOUTS, InstructionEngine, build_instruction_set,
                                  extract_objects, read_instruction_file)
 from mmcora.instructions.vocabulary import VOCABULARIES

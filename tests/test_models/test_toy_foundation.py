@@ -23,7 +23,7 @@ def _weights(sam) -> dict:
 
 
 def test_corpus_scenes_are_not_toy_city_scenes():
-    from mmcora.datasets.toy_city_scene import render_scene
+    from mmcora.datasets.toy_city_render import render_scene
     corpus = FoundationCorpus(seed=0, num_scenes=2).render()
     for split in (0, 1):
         toy, _, _ = render_scene(np.random.default_rng([0, split, 0]), 128, 256)

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from ...datasets.toy_city_canvas import THING_CLASSES, VOID
-from ...datasets.toy_city_scene import render_scene
+from ...datasets.toy_city_render import render_scene
 
 FOUNDATION_STREAM = 2  # toy city train = 0, val = 1
 HELD_OUT_STREAM = 3  # scenes for measuring the foundation models, never trained on

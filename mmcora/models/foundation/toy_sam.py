@@ -18,7 +18,7 @@ from typing import Dict, Optional
 import torch
 from mmengine.logging import print_log
 
-from ...datasets.toy_city import FORMAT_VERSION as TOY_FORMAT_VERSION
+from ...datasets.toy_city_generator import FORMAT_VERSION as TOY_FORMAT_VERSION
 from .cache import Progress, build_recipe, cache_folder, make_once
 from .corpus import HELD_OUT_STREAM, FoundationCorpus
 from .sam_pretrain import SAMRecipe, evaluate_box_prompts, pretrain_sam

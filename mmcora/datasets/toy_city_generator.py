@@ -36,7 +36,7 @@ import numpy as np
 from mmengine.logging import print_log
 
 from .partitions import PARTITIONS, partition_names, write_name_list
-from .toy_city_scene import LABEL_IDS, render_scene
+from .toy_city_render import LABEL_IDS, render_scene
 
 MANIFEST = 'toy_city.json'
 # 2: appearance families and weather, walls in perspective, touching objects, thicker thin

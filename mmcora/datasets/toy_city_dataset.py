@@ -5,7 +5,7 @@ from mmseg.datasets import CityscapesDataset
 from mmseg.registry import DATASETS
 
 from ..utils import main_process_first
-from .toy_city import ToyCitySpec, ensure_toy_city
+from .toy_city_generator import ToyCitySpec, ensure_toy_city
 
 
 @DATASETS.register_module()

@@ -1,4 +1,4 @@
-"""Rendering of one synthetic street scene for the toy city (see :mod:`.toy_city`).
+"""Rendering of one synthetic street scene for the toy city (see :mod:`.toy_city_generator`).
 
 A forward-facing camera at a random height looks down a street. :mod:`.toy_city_background`
 paints the stuff (sky and skyline, building walls in perspective, terrain, sidewalks, road

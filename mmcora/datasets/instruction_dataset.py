@@ -11,7 +11,7 @@ from mmseg.registry import DATASETS
 from ..instructions import build_instruction_set, read_instruction_file
 from ..instructions.engine import ENGINE_VERSION
 from ..utils import main_process_first
-from .toy_city import ToyCitySpec, ensure_toy_city
+from .toy_city_generator import ToyCitySpec, ensure_toy_city
 
 
 @DATASETS.register_module()
