@@ -37,13 +37,13 @@ class Step:
     """One command of a pipeline.
 
     Args:
-        name: Unique name (the marker's and the log's file name).
-        command: The argument list, run from the current directory.
-        needs: Names of the steps that must be done first.
-        describe: One line shown when the step starts.
-        outputs: Called after the command succeeded; returns what the marker records
-            (paths the later steps read). Raising fails the step.
-        env: Extra environment variables of the command.
+        name (str): Unique name (the marker's and the log's file name).
+        command (Sequence[str]): The argument list, run from the current directory.
+        needs (Sequence[str]): Names of the steps that must be done first.
+        describe (str): One line shown when the step starts.
+        outputs (Callable, optional): Called after the command succeeded; returns what the marker
+            records (paths the later steps read). Raising fails the step.
+        env (dict[str, str]): Extra environment variables of the command.
     """
     name: str
     command: Sequence[str]

@@ -22,18 +22,19 @@ class ReasoningSegDataset(BaseDataset):
     ``SampleQueries`` draws N of them per training step.
 
     Args:
-        ann_file: Instruction file, relative to ``data_root`` (see
+        ann_file (str): Instruction file, relative to ``data_root`` (see
             :mod:`mmcora.instructions.records`).
-        data_root: Data set root.
-        data_prefix: ``img_path`` and ``seg_map_path`` directories under ``data_root``.
-        img_suffix: Appended to an instruction record's ``image`` name.
-        seg_map_suffix: Appended to find the label map.
-        query_types: Keep only these instruction types (None keeps all).
-        build_instructions: If the instruction file is missing, build it offline with
-            :func:`~mmcora.instructions.build_instruction_set` and these arguments
+        data_root (str): Data set root.
+        data_prefix (dict): ``img_path`` and ``seg_map_path`` directories under ``data_root``.
+        img_suffix (str): Appended to an instruction record's ``image`` name.
+        seg_map_suffix (str): Appended to find the label map.
+        query_types (Sequence[str], optional): Keep only these instruction types (None keeps all).
+        build_instructions (dict, optional): If the instruction file is missing, build it offline
+            with :func:`~mmcora.instructions.build_instruction_set` and these arguments
             (``dataset``, ``split``, ``ann_file`` of the split list, ``seed``, ...).
-        toy_city: Generate the toy city at ``data_root`` first (ToyCitySpec arguments).
-        **kwargs: ``BaseDataset`` arguments (``pipeline``, ``test_mode``, ...).
+        toy_city (dict, optional): Generate the toy city at ``data_root`` first (ToyCitySpec
+            arguments).
+        **kwargs (dict): ``BaseDataset`` arguments (``pipeline``, ``test_mode``, ...).
     """
 
     def __init__(self, ann_file: str, data_root: str,

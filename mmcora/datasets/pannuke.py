@@ -195,11 +195,11 @@ def convert_fold(src: str, dst: str, fold: int, chunk_size: int = 32,
     from the memory-mapped arrays, so memory stays at a few hundred MB whatever the fold size.
 
     Args:
-        src: PanNuke root holding ``Fold 1``, ``Fold 2``, ``Fold 3``.
-        dst: Output root (``img_dir``, ``ann_dir``, ``types``, ``splits``).
-        fold: Fold number.
-        chunk_size: Images read per step.
-        progress: Called with the number of images done after each step.
+        src (str): PanNuke root holding ``Fold 1``, ``Fold 2``, ``Fold 3``.
+        dst (str): Output root (``img_dir``, ``ann_dir``, ``types``, ``splits``).
+        fold (int): Fold number.
+        chunk_size (int): Images read per step.
+        progress (Callable, optional): Called with the number of images done after each step.
     """
     arrays = open_fold(src, fold)
     names = [sample_name(fold, i) for i in range(len(arrays.tissues))]
@@ -350,7 +350,8 @@ def convert_pannuke(src: str, dst: str, folds: Iterable[int] = (1, 2, 3), train_
     The training fold need not be among ``folds`` if an earlier run converted it.
 
     Args:
-        progress: Called as ``progress(fold, fold_images, images_done)`` after each step.
+        progress (Callable, optional): Called as ``progress(fold, fold_images, images_done)`` after
+            each step.
 
     Returns:
         ``({fold: summary}, {partition: (labeled, unlabeled)})``.

@@ -46,10 +46,10 @@ def packaged_split_file(dataset: str, split: str, part: str = 'labeled') -> str:
     """Path of a partition list shipped with mmcora.
 
     Args:
-        dataset: ``'cityscapes'`` or ``'pannuke'``.
-        split: Cityscapes: ``'1_30'``, ``'1_16'``, ``'1_8'``, ``'1_4'``, ``'1_2'`` or
+        dataset (str): ``'cityscapes'`` or ``'pannuke'``.
+        split (str): Cityscapes: ``'1_30'``, ``'1_16'``, ``'1_8'``, ``'1_4'``, ``'1_2'`` or
             ``'val'``; PanNuke: ``'fold{k}/<partition>'`` for training fold k.
-        part: ``'labeled'`` or ``'unlabeled'`` (ignored for ``'val'``).
+        part (str): ``'labeled'`` or ``'unlabeled'`` (ignored for ``'val'``).
     """
     name = 'val.txt' if split == 'val' else osp.join(split, f'{part}.txt')
     path = osp.join(PACKAGED_SPLITS, dataset, name)

@@ -203,12 +203,12 @@ class ReasonSegDataset(BaseDataset):
     Files without any target polygon (two in the test split) are skipped with a warning.
 
     Args:
-        data_root: Directory holding the split directories (``train``, ``val``, ``test``).
-        split: Sub-directory of ``data_root`` to read.
-        all_texts: Make every ``text`` entry a query of the image (the image is still
+        data_root (str): Directory holding the split directories (``train``, ``val``, ``test``).
+        split (str): Sub-directory of ``data_root`` to read.
+        all_texts (bool): Make every ``text`` entry a query of the image (the image is still
             encoded once per item). False keeps only ``text[0]``, as LISA's validation does.
-        ignore_index: Value of ignore pixels in the drawn label map; must not be 0 or 1.
-        **kwargs: ``BaseDataset`` arguments (``pipeline``, ``test_mode``, ...).
+        ignore_index (int): Value of ignore pixels in the drawn label map; must not be 0 or 1.
+        **kwargs (dict): ``BaseDataset`` arguments (``pipeline``, ``test_mode``, ...).
 
     Raises:
         ValueError: On an invalid ``ignore_index``, and at load time on an unreadable JSON

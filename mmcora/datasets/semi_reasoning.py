@@ -33,23 +33,25 @@ class SemiReasoningDataset(BaseDataset):
     their image's size, and every class to be drawn has at least K queries in the bank.
 
     Args:
-        ann_file: List of image names (e.g. ``splits/1_30/unlabeled.txt``), relative to
+        ann_file (str): List of image names (e.g. ``splits/1_30/unlabeled.txt``), relative to
             ``data_root``.
-        data_root: Data set root.
-        pseudo_dir: Directory of the pseudo-labels, relative to ``data_root`` (one per
+        data_root (str): Data set root.
+        pseudo_dir (str): Directory of the pseudo-labels, relative to ``data_root`` (one per
             partition and teacher, e.g. ``pseudo/unimatch_1_30``).
-        dataset: Layout and vocabulary: ``'cityscapes'`` (also the toy city) or ``'pannuke'``.
-        data_prefix: ``img_path`` directory under ``data_root``.
-        img_suffix: Image suffix after the name (default: the layout's).
-        pseudo_suffix / conf_suffix: Suffixes of the exported maps; ``conf_suffix`` None
-            reads no confidence (needed only by the confidence-threshold baseline).
-        query_bank: ``QueryBank`` arguments (``dataset`` defaults to ``dataset``,
+        dataset (str): Layout and vocabulary: ``'cityscapes'`` (also the toy city) or ``'pannuke'``.
+        data_prefix (dict): ``img_path`` directory under ``data_root``.
+        img_suffix (str, optional): Image suffix after the name (default: the layout's).
+        pseudo_suffix / conf_suffix (str | None): Suffixes of the exported maps; ``conf_suffix``
+            None reads no confidence (needed only by the confidence-threshold baseline).
+        query_bank (dict, optional): ``QueryBank`` arguments (``dataset`` defaults to ``dataset``,
             ``extra_file`` adds rephrasings); ``min_queries`` is set to K.
-        num_queries: K, to check the bank against (the pipeline's ``SamplePseudoQueries``
+        num_queries (int): K, to check the bank against (the pipeline's ``SamplePseudoQueries``
             must use the same).
-        sample_classes: Class names to draw from (default: every class but ``background``).
-        toy_city: Generate the toy city at ``data_root`` first (ToyCitySpec arguments).
-        **kwargs: ``BaseDataset`` arguments (``pipeline``, ...).
+        sample_classes (Sequence[str], optional): Class names to draw from (default: every class but
+            ``background``).
+        toy_city (dict, optional): Generate the toy city at ``data_root`` first (ToyCitySpec
+            arguments).
+        **kwargs (dict): ``BaseDataset`` arguments (``pipeline``, ...).
 
     Raises:
         FileNotFoundError / ValueError: Naming the list file's line and the file at fault,

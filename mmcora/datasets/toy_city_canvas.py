@@ -24,9 +24,9 @@ class SceneCanvas:
     """Image, trainId map and per-class instance map painted together.
 
     Args:
-        rng: Generator for pixel grain.
-        h: Height in pixels.
-        w: Width in pixels.
+        rng (np.random.Generator): Generator for pixel grain.
+        h (int): Height in pixels.
+        w (int): Width in pixels.
     """
 
     def __init__(self, rng: np.random.Generator, h: int, w: int) -> None:

@@ -17,9 +17,10 @@ class ToyCityscapesDataset(CityscapesDataset):
     ``CityscapesDataset``; that class reads the same tree unchanged.
 
     Args:
-        toy_city: Keyword arguments of :class:`ToyCitySpec` (number of scenes, size, seed).
-            An existing tree generated with other values is an error, never overwritten.
-        **kwargs: Arguments of ``CityscapesDataset`` (``data_root``, ``data_prefix``,
+        toy_city (dict, optional): Keyword arguments of :class:`ToyCitySpec` (number of scenes,
+            size, seed). An existing tree generated with other values is an error, never
+            overwritten.
+        **kwargs (dict): Arguments of ``CityscapesDataset`` (``data_root``, ``data_prefix``,
             ``ann_file``, ``pipeline``, ...).
     """
 

@@ -56,11 +56,11 @@ class ToyCitySpec:
     """Everything that determines the generated files (stored in the manifest).
 
     Args:
-        num_train: Number of training scenes.
-        num_val: Number of validation scenes.
-        height: Image height in pixels (Cityscapes' 1:2 aspect by default).
-        width: Image width in pixels.
-        seed: Master seed; scene ``i`` of a split depends only on (seed, split, i).
+        num_train (int): Number of training scenes.
+        num_val (int): Number of validation scenes.
+        height (int): Image height in pixels (Cityscapes' 1:2 aspect by default).
+        width (int): Image width in pixels.
+        seed (int): Master seed; scene ``i`` of a split depends only on (seed, split, i).
     """
     num_train: int = 240
     num_val: int = 40

@@ -182,8 +182,8 @@ class SceneLook:
         """Light, fog (stronger far away), noise and blur; float RGB -> uint8 RGB.
 
         Args:
-            image: (H, W, 3) float RGB.
-            depth: (H, W) nearness in [0, 1] (1 = nearest row), for the fog.
+            image (np.ndarray): (H, W, 3) float RGB.
+            depth (np.ndarray): (H, W) nearness in [0, 1] (1 = nearest row), for the fog.
         """
         h, w = image.shape[:2]
         light = 1 + 0.12 * smooth_noise(rng, h, w, 2)[..., None]

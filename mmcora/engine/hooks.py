@@ -61,7 +61,7 @@ class DataFilesCheckHook(Hook):
     mismatched pseudo-label fails before the first iteration, not at the stage's start.
 
     Args:
-        check_val: Check the validation datasets too.
+        check_val (bool): Check the validation datasets too.
     """
 
     priority = 'VERY_HIGH'

@@ -68,17 +68,20 @@ class CORAStagedTrainLoop(IterBasedTrainLoop):
     snapshot, the token bank) comes back with the checkpoint.
 
     Args:
-        runner: The runner.
-        dataloader: The config's ``train_dataloader``: the data of every stage that names
-            none.
-        stages: ``dict(name=..., iters=..., dataloader=None or a dataloader config)`` in
-            order; dataloaders and datasets may reference top-level config entries
-            (:func:`resolve_refs`). Names ``'semantic'``, ``'conditional'`` and ``'unlabeled'`` are CORA's;
-            the model reacts to ``'unlabeled'``.
-        max_iters: If given, must equal the sum of the stages' ``iters`` (schedulers in the
-            config usually need the total as a variable).
-        val_begin, val_interval, dynamic_intervals: As ``IterBasedTrainLoop``.
-        val_at_stage_ends: Also validate at the last iteration of every stage, so that each
+        runner (Runner): The runner.
+        dataloader (DataLoader | dict): The config's ``train_dataloader``: the data of every stage
+            that names none.
+        stages (Sequence[dict]):
+            ``dict(name=..., iters=..., dataloader=None or a dataloader config)`` in order;
+            dataloaders and datasets may reference top-level config entries
+            (:func:`resolve_refs`). Names ``'semantic'``, ``'conditional'`` and ``'unlabeled'`` are
+            CORA's; the model reacts to ``'unlabeled'``.
+        max_iters (int, optional): If given, must equal the sum of the stages' ``iters`` (schedulers
+            in the config usually need the total as a variable).
+        val_begin (int): As ``IterBasedTrainLoop``.
+        val_interval (int): As ``IterBasedTrainLoop``.
+        dynamic_intervals (list[tuple[int, int]], optional): As ``IterBasedTrainLoop``.
+        val_at_stage_ends (bool): Also validate at the last iteration of every stage, so that each
             stage's result is logged whatever the interval (``tools/cora_pipeline.py``'s
             table per stage reads them).
     """

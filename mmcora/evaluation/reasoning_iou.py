@@ -67,17 +67,18 @@ class ReasoningIoUMetric(BaseMetric):
     (``{'data': tensor}``).
 
     Args:
-        ignore_index: Ground-truth value excluded from evaluation. Defaults to 255.
-        per_class: Log a per-class table (cIoU, gIoU, mask count) and return
+        ignore_index (int): Ground-truth value excluded from evaluation. Defaults to 255.
+        per_class (bool): Log a per-class table (cIoU, gIoU, mask count) and return
             ``cIoU/class/<class_name>`` entries. Defaults to True.
-        per_type: Return ``cIoU/<type>`` and ``gIoU/<type>`` for every instruction type
+        per_type (bool): Return ``cIoU/<type>`` and ``gIoU/<type>`` for every instruction type
             seen. Defaults to True.
-        collect_device: Device used to gather results across ranks, ``'cpu'`` or ``'gpu'``.
+        collect_device (str): Device used to gather results across ranks, ``'cpu'`` or ``'gpu'``.
             Defaults to ``'cpu'``.
-        prefix: Prefix of the metric names; ``default_prefix`` (``'reason'``) when None.
-        output_dir: Also save every predicted mask as ``<image>_q<i>.png`` (0/255) there,
-            with the queries and replies in ``<image>.json`` (``tools/test.py --out``).
-        keep_results: Accepted for mmseg's ``tools/test.py``; metrics are always computed.
+        prefix (str, optional): Prefix of the metric names; ``default_prefix`` (``'reason'``) when
+            None.
+        output_dir (str, optional): Also save every predicted mask as ``<image>_q<i>.png`` (0/255)
+            there, with the queries and replies in ``<image>.json`` (``tools/test.py --out``).
+        keep_results (bool): Accepted for mmseg's ``tools/test.py``; metrics are always computed.
     """
 
     default_prefix: Optional[str] = 'reason'
@@ -108,8 +109,8 @@ class ReasoningIoUMetric(BaseMetric):
         the samples a distributed sampler padded, so entries must match images one to one.
 
         Args:
-            data_batch: The batch from the dataloader (unused).
-            data_samples: One dict per image, see the class docstring.
+            data_batch (Any): The batch from the dataloader (unused).
+            data_samples (Sequence[dict]): One dict per image, see the class docstring.
         """
         for index, sample in enumerate(data_samples):
             name = sample.get('img_path', f'data sample #{index} of the batch')
@@ -174,9 +175,9 @@ class ReasoningIoUMetric(BaseMetric):
         """Per-mask intersection and union outside the ignore region.
 
         Args:
-            pred: Binary predictions, bool of shape (N, H, W).
-            gt: Ground truth of shape (N, H, W) with values 0, 1 and ``ignore_index``.
-            ignore_index: Ground-truth value whose pixels are left out of both masks.
+            pred (Tensor): Binary predictions, bool of shape (N, H, W).
+            gt (Tensor): Ground truth of shape (N, H, W) with values 0, 1 and ``ignore_index``.
+            ignore_index (int): Ground-truth value whose pixels are left out of both masks.
 
         Returns:
             Two lists of N Python ints: intersections and unions.
@@ -194,7 +195,7 @@ class ReasoningIoUMetric(BaseMetric):
         """Aggregate the gathered records into cIoU / gIoU, per type and per class.
 
         Args:
-            results: One tuple of mask records per image, as built by :meth:`process`.
+            results (list): One tuple of mask records per image, as built by :meth:`process`.
 
         Returns:
             An OrderedDict with ``cIoU``, ``gIoU`` (percent), ``num_masks``, then

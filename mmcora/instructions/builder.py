@@ -129,15 +129,15 @@ def build_instruction_set(data_root: str, dataset: str, split: str, ann_file: st
     """Write the instruction file of one split and return a summary.
 
     Args:
-        data_root: Data set root (holds images, label maps and ``ann_file``).
-        dataset: Layout name in :data:`LAYOUTS`.
-        split: ``'train'`` or ``'val'`` (the image and label sub-directory).
-        ann_file: Split list relative to ``data_root``.
-        out: Output path; default :func:`default_output`.
-        seed: Master seed of the engine.
-        writer: An ``LLMInstructionWriter`` for attribute and conditional wording, or None
-            for the built-in templates.
-        **engine_kwargs: Further :class:`InstructionEngine` arguments.
+        data_root (str): Data set root (holds images, label maps and ``ann_file``).
+        dataset (str): Layout name in :data:`LAYOUTS`.
+        split (str): ``'train'`` or ``'val'`` (the image and label sub-directory).
+        ann_file (str): Split list relative to ``data_root``.
+        out (str, optional): Output path; default :func:`default_output`.
+        seed (int): Master seed of the engine.
+        writer (LLMInstructionWriter, optional): An ``LLMInstructionWriter`` for attribute and
+            conditional wording, or None for the built-in templates.
+        **engine_kwargs (dict): Further :class:`InstructionEngine` arguments.
 
     Raises:
         FileNotFoundError: Before any work, naming the first missing list or label map.

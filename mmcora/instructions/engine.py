@@ -49,30 +49,32 @@ class InstructionEngine:
     """Builds the instruction set of labeled images from their semantic label maps.
 
     Args:
-        class_names: Names of the label ids (index = id).
-        vocabulary: Class name -> (description, synonym); classes missing here are skipped.
-        object_classes: Classes whose objects may be targets and anchors of conditional
-            instructions.
-        instance_classes: Object classes whose objects are read from the instance map when
-            :meth:`draft` gets one (Cityscapes' classes with instances); other classes, and
+        class_names (Sequence[str]): Names of the label ids (index = id).
+        vocabulary (dict[str, tuple[str, str]]): Class name -> (description, synonym); classes
+            missing here are skipped.
+        object_classes (Sequence[str]): Classes whose objects may be targets and anchors of
+            conditional instructions.
+        instance_classes (Sequence[str]): Object classes whose objects are read from the instance
+            map when :meth:`draft` gets one (Cityscapes' classes with instances); other classes, and
             every class without an instance map, use connected components.
-        ground_classes: Object classes that stand on the ground (depth relations).
-        mounted_classes: Classes that ride on a ``mount_classes`` object: a rider on its
-            bicycle is above it, not behind it.
-        mount_classes: Vehicles a mounted class rides.
-        seed: Master seed; an image's instructions depend on (seed, image name) only.
-        min_object_area: Smallest component, as a fraction of the image area, that counts as
+        ground_classes (Sequence[str]): Object classes that stand on the ground (depth relations).
+        mounted_classes (Sequence[str]): Classes that ride on a ``mount_classes`` object: a rider on
+            its bicycle is above it, not behind it.
+        mount_classes (Sequence[str]): Vehicles a mounted class rides.
+        seed (int): Master seed; an image's instructions depend on (seed, image name) only.
+        min_object_area (float): Smallest component, as a fraction of the image area, that counts as
             an object.
-        min_object_side: Narrowest object box, as a fraction of the image height (drops the
+        min_object_side (float): Narrowest object box, as a fraction of the image height (drops the
             slivers occluders leave).
-        min_class_area: Smallest class region, as a fraction of the image area, that gets
+        min_class_area (float): Smallest class region, as a fraction of the image area, that gets
             semantic and attribute instructions.
-        conditional_per_image: Conditional instructions wanted per image (fewer when no
+        conditional_per_image (int): Conditional instructions wanted per image (fewer when no
             unambiguous target-anchor pair remains).
-        same_class_anchor: Whether the anchor may be of the target's class.
-        ignore_index: Void label.
-        display_names: Label -> (class phrase, object phrase) where the label is no noun
-            (``DISPLAY_NAMES[dataset]``); the instruction text uses them, records keep labels.
+        same_class_anchor (bool): Whether the anchor may be of the target's class.
+        ignore_index (int): Void label.
+        display_names (dict[str, tuple[str, str]], optional): Label -> (class phrase, object phrase)
+            where the label is no noun (``DISPLAY_NAMES[dataset]``); the instruction text uses them,
+            records keep labels.
     """
 
     def __init__(self, class_names: Sequence[str], vocabulary: Dict[str, Tuple[str, str]],
@@ -123,9 +125,10 @@ class InstructionEngine:
         """Decide the instructions of one image.
 
         Args:
-            image: Image name (seeds its random choices).
-            label_map: (H, W) class ids.
-            instance_map: (H, W) Cityscapes-style instance ids, or None (components).
+            image (str): Image name (seeds its random choices).
+            label_map (np.ndarray): (H, W) class ids.
+            instance_map (np.ndarray, optional): (H, W) Cityscapes-style instance ids, or None
+                (components).
 
         Returns:
             The drafts (semantic, attribute, then conditional) and the image's objects.

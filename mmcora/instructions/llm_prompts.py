@@ -104,10 +104,10 @@ def format_object(name: str, bbox: Sequence[int], polygons: Sequence[Sequence[Po
     """One prompt line per object, in the pixel frame of the (downscaled) image as sent.
 
     Args:
-        name: Class name.
-        bbox: ``(x0, y0, x1, y1)`` in source-image pixels, x1/y1 exclusive.
-        polygons: Outlines in source-image pixels.
-        image: The image as sent (gives the scale and the size to clip to).
+        name (str): Class name.
+        bbox (Sequence[int]): ``(x0, y0, x1, y1)`` in source-image pixels, x1/y1 exclusive.
+        polygons (Sequence[Sequence[Point]]): Outlines in source-image pixels.
+        image (EncodedImage): The image as sent (gives the scale and the size to clip to).
     """
     scale, width, height = image.scale, image.width, image.height
     x0, y0, x1, y1 = bbox
@@ -135,8 +135,8 @@ def mask_to_polygons(mask: np.ndarray, max_points: int = 32) -> List[List[Point]
     point costs prompt tokens.
 
     Args:
-        mask: (H, W) mask, non-zero inside.
-        max_points: Most points per polygon (at least 3).
+        mask (np.ndarray): (H, W) mask, non-zero inside.
+        max_points (int): Most points per polygon (at least 3).
 
     Returns:
         Polygons as ``(x, y)`` pixel points, largest area first; outlines with fewer than

@@ -43,9 +43,9 @@ class ObjectInfo:
     """An object or a whole class region shown to the LLM.
 
     Args:
-        class_name: Class name, as in the vocabulary.
-        bbox: ``(x0, y0, x1, y1)`` in image pixels, x1/y1 exclusive.
-        polygons: Outlines in image pixels (see :func:`mask_to_polygons`).
+        class_name (str): Class name, as in the vocabulary.
+        bbox (tuple[int, int, int, int]): ``(x0, y0, x1, y1)`` in image pixels, x1/y1 exclusive.
+        polygons (list[list[Point]]): Outlines in image pixels (see :func:`mask_to_polygons`).
     """
     class_name: str
     bbox: Tuple[int, int, int, int]
@@ -61,11 +61,12 @@ class AttributeRequest:
     """Ask for a description of a class and a question that uses it.
 
     Args:
-        item_id: Stable id, e.g. ``'aachen/aachen_000000_000019#attribute:car'``.
-        image_path: The image file.
-        target: The whole class region (the polygons of all its components).
-        builtin_description: Our own description of the class, given as a hint.
-        others: The other classes/objects of the scene, to tell the target apart from.
+        item_id (str): Stable id, e.g. ``'aachen/aachen_000000_000019#attribute:car'``.
+        image_path (str): The image file.
+        target (ObjectInfo): The whole class region (the polygons of all its components).
+        builtin_description (str): Our own description of the class, given as a hint.
+        others (list[ObjectInfo]): The other classes/objects of the scene, to tell the target apart
+            from.
     """
     item_id: str
     image_path: str
@@ -79,11 +80,11 @@ class ConditionalRequest:
     """Ask for a question about a target object through its relation to an anchor object.
 
     Args:
-        item_id: Stable id of the instruction.
-        image_path: The image file.
-        target: The object to segment.
-        anchor: The reference object.
-        relation: Key of ``RELATION_PHRASES`` judged from geometry, e.g. ``'left'``.
+        item_id (str): Stable id of the instruction.
+        image_path (str): The image file.
+        target (ObjectInfo): The object to segment.
+        anchor (ObjectInfo): The reference object.
+        relation (str): Key of ``RELATION_PHRASES`` judged from geometry, e.g. ``'left'``.
     """
     item_id: str
     image_path: str
@@ -211,20 +212,21 @@ class LLMInstructionWriter:
     """Writes attribute and conditional instructions with GPT-4o (or a compatible server).
 
     Args:
-        cache_dir: Directory of the result cache (one JSON file per request).
-        model: Chat model name.
-        base_url: API base URL; None for the client's default (OpenAI, or ``OPENAI_BASE_URL``).
-        max_concurrency: Requests in flight at once (worker threads).
-        max_retries: Retries per item after the first attempt, for HTTP 429/5xx, connection
+        cache_dir (str): Directory of the result cache (one JSON file per request).
+        model (str): Chat model name.
+        base_url (str, optional): API base URL; None for the client's default (OpenAI, or
+            ``OPENAI_BASE_URL``).
+        max_concurrency (int): Requests in flight at once (worker threads).
+        max_retries (int): Retries per item after the first attempt, for HTTP 429/5xx, connection
             errors, timeouts and invalid replies alike.
-        backoff_base: First retry delay in seconds; doubles per retry, with jitter.
-        backoff_max: Longest delay in seconds, also the cap of a server's ``Retry-After``.
-        timeout: Seconds per HTTP request.
-        max_image_side: Images are downscaled so that their longest side is at most this.
-        price_per_million_input: USD per million prompt tokens, for the cost estimate.
-        price_per_million_output: USD per million completion tokens.
-        api_key_env: Environment variable holding the API key (the only source of the key).
-        progress: Show a progress bar.
+        backoff_base (float): First retry delay in seconds; doubles per retry, with jitter.
+        backoff_max (float): Longest delay in seconds, also the cap of a server's ``Retry-After``.
+        timeout (float): Seconds per HTTP request.
+        max_image_side (int): Images are downscaled so that their longest side is at most this.
+        price_per_million_input (float): USD per million prompt tokens, for the cost estimate.
+        price_per_million_output (float): USD per million completion tokens.
+        api_key_env (str): Environment variable holding the API key (the only source of the key).
+        progress (bool): Show a progress bar.
 
     Raises:
         LLMWriterError: The API-key variable is unset or empty.

@@ -76,14 +76,14 @@ def extract_objects(label_map: np.ndarray, class_ids: Iterable[int], min_area: i
     """Objects of the given classes, largest first within a class.
 
     Args:
-        label_map: (H, W) integer label map (255 = ignore).
-        class_ids: Classes whose objects are wanted.
-        min_area: Objects smaller than this are dropped.
-        min_side: Objects whose box is narrower or lower than this are dropped.
-        instance_map: (H, W) integer instance map (Cityscapes ``instanceIds``), or None to
-            use connected components for every class.
-        instance_classes: Classes whose objects come from ``instance_map`` (Cityscapes'
-            classes with instances); the others use connected components.
+        label_map (np.ndarray): (H, W) integer label map (255 = ignore).
+        class_ids (Iterable[int]): Classes whose objects are wanted.
+        min_area (int): Objects smaller than this are dropped.
+        min_side (int): Objects whose box is narrower or lower than this are dropped.
+        instance_map (np.ndarray, optional): (H, W) integer instance map (Cityscapes
+            ``instanceIds``), or None to use connected components for every class.
+        instance_classes (Iterable[int]): Classes whose objects come from ``instance_map``
+            (Cityscapes' classes with instances); the others use connected components.
 
     Returns:
         Objects ordered by class id, then by decreasing area (ties by position).

@@ -18,9 +18,11 @@ class QueryBank:
     """Equivalent queries per class.
 
     Args:
-        dataset: Name of a built-in vocabulary (``'cityscapes'``, ``'pannuke'``) or None.
-        extra_file: JSON file whose queries are appended to (or define) classes' banks.
-        min_queries: Every class must end up with at least this many distinct queries (K).
+        dataset (str | None): Name of a built-in vocabulary (``'cityscapes'``, ``'pannuke'``) or
+            None.
+        extra_file (str, optional): JSON file whose queries are appended to (or define) classes'
+            banks.
+        min_queries (int): Every class must end up with at least this many distinct queries (K).
 
     Raises:
         ValueError: A class has fewer than ``min_queries`` queries, or the file is malformed

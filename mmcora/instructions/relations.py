@@ -21,20 +21,20 @@ class RelationRules:
     """Thresholds of the relation judgements (fractions of object sizes).
 
     Args:
-        ground_classes: Classes that stand on the ground (depth relations apply).
-        mounted_classes: Classes that ride on a mount (a rider).
-        mount_classes: Classes that are ridden (bicycle, motorcycle). A mounted object
-            sitting on a mount (same line of sight, its lowest row at the mount's top half)
+        ground_classes (frozenset[int]): Classes that stand on the ground (depth relations apply).
+        mounted_classes (frozenset[int]): Classes that ride on a mount (a rider).
+        mount_classes (frozenset[int]): Classes that are ridden (bicycle, motorcycle). A mounted
+            object sitting on a mount (same line of sight, its lowest row at the mount's top half)
             is ``above`` it and the mount ``below``; depth does not apply to the pair.
-        separation: Overlap tolerated for left/right/above/below, as a fraction of the
+        separation (float): Overlap tolerated for left/right/above/below, as a fraction of the
             smaller object's extent along that axis.
-        line_of_sight: Minimum horizontal overlap, as a fraction of the narrower object,
+        line_of_sight (float): Minimum horizontal overlap, as a fraction of the narrower object,
             for two ground objects to be in front of / behind each other.
-        depth_margin: Minimum ground-contact difference for front/behind, as a fraction of
+        depth_margin (float): Minimum ground-contact difference for front/behind, as a fraction of
             the taller object's height.
-        next_to_gap: Largest horizontal gap for "next to", as a fraction of mean width.
-        next_to_depth: Largest ground-contact difference for "next to", as a fraction of mean
-            height.
+        next_to_gap (float): Largest horizontal gap for "next to", as a fraction of mean width.
+        next_to_depth (float): Largest ground-contact difference for "next to", as a fraction of
+            mean height.
     """
     ground_classes: FrozenSet[int] = field(default_factory=frozenset)
     mounted_classes: FrozenSet[int] = field(default_factory=frozenset)
@@ -109,10 +109,10 @@ def unique_relations(target: SceneObject, anchor: SceneObject,
     """Relations of ``target`` to ``anchor`` that no other object of the target's class has.
 
     Args:
-        target: The object the instruction asks for.
-        anchor: The reference object (shown to the model by its mask and box).
-        objects: Every object of the image.
-        rules: Thresholds.
+        target (SceneObject): The object the instruction asks for.
+        anchor (SceneObject): The reference object (shown to the model by its mask and box).
+        objects (Sequence[SceneObject]): Every object of the image.
+        rules (RelationRules): Thresholds.
 
     Returns:
         The relations, in the order of :func:`relations_between`; empty when every relation

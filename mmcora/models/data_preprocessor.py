@@ -23,11 +23,11 @@ class ReasoningDataPreProcessor(BaseDataPreprocessor):
     normalised with CLIP's statistics.
 
     Args:
-        sam_size: Side of SAM's square input; None takes the model's SAM ``img_size``
-            (set by the segmentor).
-        sam_mean, sam_std: SAM pixel statistics (0-255 RGB).
-        clip_mean, clip_std: CLIP statistics ([0, 1] RGB); the segmentor sets them from its
-            LLaVA's ``preprocessor_config.json``.
+        sam_size (int, optional): Side of SAM's square input; None takes the model's SAM
+            ``img_size`` (set by the segmentor).
+        sam_mean, sam_std (Sequence[float]): SAM pixel statistics (0-255 RGB).
+        clip_mean, clip_std (Sequence[float]): CLIP statistics ([0, 1] RGB); the segmentor sets them
+            from its LLaVA's ``preprocessor_config.json``.
     """
 
     def __init__(self, sam_size: Optional[int] = None,

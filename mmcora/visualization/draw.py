@@ -15,12 +15,12 @@ def draw_reasoning_masks(image: np.ndarray, masks: np.ndarray, texts: Sequence[s
     """Overlay masks in distinct colours and list the queries under the image.
 
     Args:
-        image: (H, W, 3) uint8 RGB.
-        masks: (N, H, W) bool.
-        texts: N query texts (drawn in the mask's colour).
-        alpha: Opacity of the mask colours.
-        replies: Optional N model answers, appended to each line.
-        line_height: Pixels per text line in the legend.
+        image (np.ndarray): (H, W, 3) uint8 RGB.
+        masks (np.ndarray): (N, H, W) bool.
+        texts (Sequence[str]): N query texts (drawn in the mask's colour).
+        alpha (float): Opacity of the mask colours.
+        replies (Sequence[str], optional): Optional N model answers, appended to each line.
+        line_height (int): Pixels per text line in the legend.
 
     Returns:
         (H + legend, W, 3) uint8 RGB.

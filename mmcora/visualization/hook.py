@@ -15,10 +15,10 @@ class ReasoningVisualizationHook(Hook):
     """Save images with their predicted masks and queries (``tools/test.py --show-dir``).
 
     Args:
-        draw: Whether to draw at all (``--show``/``--show-dir`` turn it on).
-        interval: Draw every ``interval``-th image.
-        show: Show in a window as well.
-        wait_time: Seconds a shown image stays.
+        draw (bool): Whether to draw at all (``--show``/``--show-dir`` turn it on).
+        interval (int): Draw every ``interval``-th image.
+        show (bool): Show in a window as well.
+        wait_time (float): Seconds a shown image stays.
     """
 
     def __init__(self, draw: bool = False, interval: int = 50, show: bool = False,

@@ -26,16 +26,18 @@ class Reply:
     """What the server answers to one request.
 
     Args:
-        status: HTTP status.
-        content: ``choices[0].message.content`` of a 200 reply.
-        body: A JSON body to send instead of the generated one (errors, odd bodies).
-        headers: Extra response headers (e.g. ``Retry-After``).
-        delay: Seconds to wait before answering.
-        hold: Wait for this event (at most 60 s), then close the connection unanswered.
-        drop: Close the connection without answering (a connection error for the client).
-        prompt_tokens: ``usage.prompt_tokens`` of a 200 reply.
-        completion_tokens: ``usage.completion_tokens`` of a 200 reply.
-        finish_reason: ``choices[0].finish_reason`` of a 200 reply.
+        status (int): HTTP status.
+        content (str, optional): ``choices[0].message.content`` of a 200 reply.
+        body (dict, optional): A JSON body to send instead of the generated one (errors, odd
+            bodies).
+        headers (dict[str, str]): Extra response headers (e.g. ``Retry-After``).
+        delay (float): Seconds to wait before answering.
+        hold (threading.Event, optional): Wait for this event (at most 60 s), then close the
+            connection unanswered.
+        drop (bool): Close the connection without answering (a connection error for the client).
+        prompt_tokens (int): ``usage.prompt_tokens`` of a 200 reply.
+        completion_tokens (int): ``usage.completion_tokens`` of a 200 reply.
+        finish_reason (str): ``choices[0].finish_reason`` of a 200 reply.
     """
     status: int = 200
     content: Optional[str] = None
@@ -90,8 +92,9 @@ class ChatServer:
     """Threaded HTTP server speaking the chat-completions protocol on 127.0.0.1.
 
     Args:
-        script: ``(item, body, attempt) -> Reply``; ``attempt`` counts from 0 per item.
-        api_key: Answer 401 unless the request carries ``Authorization: Bearer <api_key>``.
+        script (Script): ``(item, body, attempt) -> Reply``; ``attempt`` counts from 0 per item.
+        api_key (str, optional): Answer 401 unless the request carries
+            ``Authorization: Bearer <api_key>``.
 
     Attributes:
         received: Requests per item.

@@ -19,12 +19,12 @@ class MultiSourceSampler(Sampler):
     ``IterBasedTrainLoop`` (the sampler has no epochs).
 
     Args:
-        dataset: ``ConcatDataset`` of the sources.
-        batch_size: Samples per batch on each rank (the dataloader's ``batch_size``).
-        source_ratio: Relative share of each source; source ``i`` gets
+        dataset (Sized): ``ConcatDataset`` of the sources.
+        batch_size (int): Samples per batch on each rank (the dataloader's ``batch_size``).
+        source_ratio (Sequence[float]): Relative share of each source; source ``i`` gets
             ``int(batch_size * ratio_i / sum)`` samples and source 0 the remainder.
-        shuffle: Permute each source (else cycle in order).
-        seed: Random seed, synchronised across ranks when None.
+        shuffle (bool): Permute each source (else cycle in order).
+        seed (int, optional): Random seed, synchronised across ranks when None.
     """
 
     def __init__(self, dataset: Sized, batch_size: int, source_ratio: Sequence[float],

@@ -71,9 +71,9 @@ class SamplePseudoQueries(BaseTransform):
     uint8 {0, 1} and ``gt_confidence`` (1, H, W) float32 (if a confidence map was read).
 
     Args:
-        num_queries: K, queries per draw (CORA: 7).
-        min_area_ratio: Smallest class area, as a fraction of the image, to be drawn.
-        answers: Answer templates with ``[SEG]``.
+        num_queries (int): K, queries per draw (CORA: 7).
+        min_area_ratio (float): Smallest class area, as a fraction of the image, to be drawn.
+        answers (Sequence[str]): Answer templates with ``[SEG]``.
     """
 
     def __init__(self, num_queries: int = 7, min_area_ratio: float = 0.001,
@@ -120,8 +120,8 @@ class CorruptPseudoMask(BaseTransform):
     ``mask_corrupted`` (bool).
 
     Args:
-        ratio: Probability of a replacement per draw, in [0, 1].
-        min_area_ratio: Preferred smallest area of the wrong class.
+        ratio (float): Probability of a replacement per draw, in [0, 1].
+        min_area_ratio (float): Preferred smallest area of the wrong class.
     """
 
     def __init__(self, ratio: float = 0.3, min_area_ratio: float = 0.001) -> None:

@@ -37,9 +37,9 @@ class SampleQueries(BaseTransform):
     anchor. Queries written by an LLM keep their text.
 
     Args:
-        num_queries: Queries per image and step (LISA uses 3 per image).
-        reword: Draw templates and answers per draw (training); False keeps the file's.
-        vocabulary: Built-in vocabulary of the class descriptions and display names
+        num_queries (int): Queries per image and step (LISA uses 3 per image).
+        reword (bool): Draw templates and answers per draw (training); False keeps the file's.
+        vocabulary (str): Built-in vocabulary of the class descriptions and display names
             (``'cityscapes'``, ``'pannuke'``), needed by ``reword``.
     """
 

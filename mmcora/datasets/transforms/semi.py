@@ -77,9 +77,9 @@ class PackSemiSegInputs(PackSegInputs):
     """``PackSegInputs`` that tags the branch and, for unlabeled images, stacks the views.
 
     Args:
-        branch: ``'sup'`` (labeled: inputs (3, H, W)) or ``'unsup'`` (inputs (1 + V, 3, H, W):
+        branch (str): ``'sup'`` (labeled: inputs (3, H, W)) or ``'unsup'`` (inputs (1 + V, 3, H, W):
             the weak view, then the strong views).
-        **kwargs: ``PackSegInputs`` arguments.
+        **kwargs (dict): ``PackSegInputs`` arguments.
     """
 
     def __init__(self, branch: str, **kwargs) -> None:

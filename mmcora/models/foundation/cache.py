@@ -63,9 +63,9 @@ class Progress:
     and remaining time.
 
     Args:
-        name: What is being made (``'toy SAM pretraining'``).
-        keys: Names of the statistics to print, in order.
-        every: Steps between lines (the last step always prints).
+        name (str): What is being made (``'toy SAM pretraining'``).
+        keys (Sequence[str]): Names of the statistics to print, in order.
+        every (int): Steps between lines (the last step always prints).
     """
 
     def __init__(self, name: str, keys: Sequence[str], every: int = 100) -> None:

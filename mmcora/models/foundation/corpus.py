@@ -40,9 +40,9 @@ def scene_regions(train_ids: np.ndarray, instances: np.ndarray,
     """Instances of thing classes and connected components of stuff classes.
 
     Args:
-        train_ids: (H, W) class map (255 void).
-        instances: (H, W) per-class instance index (0 for stuff).
-        min_area: Smaller segments are dropped.
+        train_ids (np.ndarray): (H, W) class map (255 void).
+        instances (np.ndarray): (H, W) per-class instance index (0 for stuff).
+        min_area (int): Smaller segments are dropped.
     """
     regions = []
     for class_id in np.unique(train_ids).tolist():
@@ -67,11 +67,11 @@ class FoundationCorpus:
     """``num_scenes`` scenes of the foundation stream, rendered once and kept in memory.
 
     Args:
-        seed: Master seed of the stream.
-        num_scenes: Scenes in the corpus.
-        height: Image height (the toy city's by default).
-        width: Image width.
-        stream: Seed stream (:data:`HELD_OUT_STREAM` for held-out scenes).
+        seed (int): Master seed of the stream.
+        num_scenes (int): Scenes in the corpus.
+        height (int): Image height (the toy city's by default).
+        width (int): Image width.
+        stream (int): Seed stream (:data:`HELD_OUT_STREAM` for held-out scenes).
     """
 
     def __init__(self, seed: int = 0, num_scenes: int = 600, height: int = 128,

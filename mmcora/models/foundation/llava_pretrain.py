@@ -121,12 +121,12 @@ class LLaVAPretrainer:
     """Runs the four stages on one ``LlavaForConditionalGeneration`` in place.
 
     Args:
-        model: The Hugging Face LLaVA (tiny, float32).
-        tokenizer: Its tokenizer.
-        image_mean, image_std: The image processor's statistics.
-        corpus: Rendered foundation scenes.
-        recipe: The recipe.
-        system_prompt: Text before ``USER:`` (:class:`~mmcora.models.mllm.LlavaMLLM`'s).
+        model (nn.Module): The Hugging Face LLaVA (tiny, float32).
+        tokenizer (PreTrainedTokenizerBase): Its tokenizer.
+        image_mean, image_std (Sequence[float]): The image processor's statistics.
+        corpus (FoundationCorpus): Rendered foundation scenes.
+        recipe (LLaVARecipe): The recipe.
+        system_prompt (str): Text before ``USER:`` (:class:`~mmcora.models.mllm.LlavaMLLM`'s).
     """
 
     def __init__(self, model: nn.Module, tokenizer, image_mean: Sequence[float],

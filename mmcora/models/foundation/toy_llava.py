@@ -44,9 +44,9 @@ def ensure_toy_llava(base: str, spec: Dict, recipe: Optional[Dict] = None) -> st
     from ``partial.pth`` in the folder if it was interrupted.
 
     Args:
-        base: Directory of the tiny random-weight LLaVA that ``spec`` describes.
-        spec: Its complete spec (manifest of ``write_tiny_llava``, format version included).
-        recipe: :class:`LLaVARecipe` overrides (a config's ``toy_pretrain``).
+        base (str): Directory of the tiny random-weight LLaVA that ``spec`` describes.
+        spec (dict): Its complete spec (manifest of ``write_tiny_llava``, format version included).
+        recipe (dict, optional): :class:`LLaVARecipe` overrides (a config's ``toy_pretrain``).
 
     Returns:
         str: A Hugging Face ``save_pretrained`` directory.

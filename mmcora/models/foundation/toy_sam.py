@@ -48,9 +48,9 @@ def ensure_toy_sam(tiny: Dict, recipe: Optional[Dict] = None) -> str:
     file was made now or found. An interrupted run resumes from ``partial.pth`` next to it.
 
     Args:
-        tiny: The complete tiny SAM spec (every key of
+        tiny (dict): The complete tiny SAM spec (every key of
             :data:`~mmcora.models.sam.TINY_DEFAULTS`).
-        recipe: :class:`SAMRecipe` overrides.
+        recipe (dict, optional): :class:`SAMRecipe` overrides.
 
     Returns:
         str: Path of a segment-anything state dict.

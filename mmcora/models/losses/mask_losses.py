@@ -44,9 +44,9 @@ def _binary_targets_and_weights(targets: torch.Tensor, weights: Optional[torch.T
     check would synchronise with the device every iteration (the metric does check).
 
     Args:
-        targets: (Q, H, W) integer targets in {0, 1, ignore_index}.
-        weights: Optional (Q, H, W) float per-pixel weights.
-        ignore_index: Target value to exclude.
+        targets (Tensor): (Q, H, W) integer targets in {0, 1, ignore_index}.
+        weights (Tensor | None): Optional (Q, H, W) float per-pixel weights.
+        ignore_index (int): Target value to exclude.
 
     Returns:
         ``(binary, pixel_weights)``, both float32 (Q, H, W); ``pixel_weights`` is 0 on
@@ -96,10 +96,10 @@ class MaskBCELoss(nn.Module):
     (a class absent from the image) is an ordinary target: the loss pushes all logits down.
 
     Args:
-        loss_weight: Multiplier of the loss (LISA: 2.0). Defaults to 2.0.
-        ignore_index: Target value left out of the loss. Defaults to 255.
-        weight_normalizer: ``'valid'`` or ``'weights'``, see above. Defaults to ``'valid'``.
-        loss_name: Key of the loss in the loss dict; must start with ``loss_`` to be
+        loss_weight (float): Multiplier of the loss (LISA: 2.0). Defaults to 2.0.
+        ignore_index (int): Target value left out of the loss. Defaults to 255.
+        weight_normalizer (str): ``'valid'`` or ``'weights'``, see above. Defaults to ``'valid'``.
+        loss_name (str): Key of the loss in the loss dict; must start with ``loss_`` to be
             backpropagated by mmseg. Defaults to ``'loss_mask_bce'``.
     """
 
@@ -124,9 +124,9 @@ class MaskBCELoss(nn.Module):
         """Compute the loss.
 
         Args:
-            logits: (Q, H, W) mask logits, any float dtype.
-            targets: (Q, H, W) integer targets in {0, 1, ignore_index}.
-            weights: Optional (Q, H, W) non-negative per-pixel weights.
+            logits (Tensor): (Q, H, W) mask logits, any float dtype.
+            targets (Tensor): (Q, H, W) integer targets in {0, 1, ignore_index}.
+            weights (Tensor, optional): Optional (Q, H, W) non-negative per-pixel weights.
 
         Returns:
             A float32 scalar.
@@ -165,10 +165,10 @@ class MaskDiceLoss(nn.Module):
     target score ``1 - eps/(Σp + eps)``, which still pushes the logits down.
 
     Args:
-        loss_weight: Multiplier of the loss (LISA: 0.5). Defaults to 0.5.
-        ignore_index: Target value left out of the loss. Defaults to 255.
-        eps: Smoothing added to numerator and denominator. Defaults to 1e-3 (LISA).
-        loss_name: Key of the loss in the loss dict. Defaults to ``'loss_mask_dice'``.
+        loss_weight (float): Multiplier of the loss (LISA: 0.5). Defaults to 0.5.
+        ignore_index (int): Target value left out of the loss. Defaults to 255.
+        eps (float): Smoothing added to numerator and denominator. Defaults to 1e-3 (LISA).
+        loss_name (str): Key of the loss in the loss dict. Defaults to ``'loss_mask_dice'``.
     """
 
     def __init__(self,
@@ -191,10 +191,10 @@ class MaskDiceLoss(nn.Module):
         """Compute the loss.
 
         Args:
-            logits: (Q, H, W) mask logits, any float dtype.
-            targets: (Q, H, W) integer targets in {0, 1, ignore_index}.
-            weights: Optional (Q, H, W) non-negative per-pixel weights multiplying both
-                the prediction and the target terms.
+            logits (Tensor): (Q, H, W) mask logits, any float dtype.
+            targets (Tensor): (Q, H, W) integer targets in {0, 1, ignore_index}.
+            weights (Tensor, optional): Optional (Q, H, W) non-negative per-pixel weights
+                multiplying both the prediction and the target terms.
 
         Returns:
             A float32 scalar.

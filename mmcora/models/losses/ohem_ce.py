@@ -17,10 +17,10 @@ class OhemCrossEntropyLoss(nn.Module):
     the loss shrinks as fewer pixels are kept; here the mean is over the kept pixels.
 
     Args:
-        thresh: Probability below which a pixel is hard (UniMatch: 0.7).
-        min_kept: Pixels kept per batch at least (UniMatch: 200000 for 2 images of 801x801).
-        loss_weight: Multiplier of the loss.
-        loss_name: Key of the loss in the loss dict (mmseg sums keys starting with ``loss_``).
+        thresh (float): Probability below which a pixel is hard (UniMatch: 0.7).
+        min_kept (int): Pixels kept per batch at least (UniMatch: 200000 for 2 images of 801x801).
+        loss_weight (float): Multiplier of the loss.
+        loss_name (str): Key of the loss in the loss dict (mmseg sums keys starting with ``loss_``).
     """
 
     def __init__(self, thresh: float = 0.7, min_kept: int = 200000, loss_weight: float = 1.0,

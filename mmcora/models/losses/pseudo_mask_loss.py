@@ -57,14 +57,14 @@ class VarianceWeightedLoss(nn.Module):
     - ``'none'``: ``λ = 1`` (plain pseudo-label training).
 
     Args:
-        mapping: One of ``MAPPINGS``.
-        bce_weight: Weight of the BCE term (LISA's labeled weight 2.0).
-        dice_weight: Weight of the Dice term (LISA's 0.5).
-        conf_thresh: Threshold of ``'confidence'`` (UniMatch's 0.95).
-        reduction: ``'mean'`` (BCE averaged over a mask's valid pixels, LISA's scale) or
+        mapping (str): One of ``MAPPINGS``.
+        bce_weight (float): Weight of the BCE term (LISA's labeled weight 2.0).
+        dice_weight (float): Weight of the Dice term (LISA's 0.5).
+        conf_thresh (float): Threshold of ``'confidence'`` (UniMatch's 0.95).
+        reduction (str): ``'mean'`` (BCE averaged over a mask's valid pixels, LISA's scale) or
             ``'sum'`` (Eq. 7's sum over pixels); see the module docstring for σ.
-        ignore_index: Pseudo-mask value left out of the loss.
-        loss_name: Key in the loss dict.
+        ignore_index (int): Pseudo-mask value left out of the loss.
+        loss_name (str): Key in the loss dict.
     """
 
     def __init__(self, mapping: str = 'stability', bce_weight: float = 2.0,
@@ -91,9 +91,10 @@ class VarianceWeightedLoss(nn.Module):
         """λ per pixel, (Q, H, W) float32, from the mapping's input.
 
         Args:
-            targets: (Q, H, W) pseudo-masks (only their shape is used).
-            probs: (Q, K-1, H, W) mask probabilities of the rephrasings (frozen model).
-            confidence: (Q, H, W) teacher confidence in [0, 1].
+            targets (Tensor): (Q, H, W) pseudo-masks (only their shape is used).
+            probs (Tensor, optional): (Q, K-1, H, W) mask probabilities of the rephrasings (frozen
+                model).
+            confidence (Tensor, optional): (Q, H, W) teacher confidence in [0, 1].
 
         Raises:
             ValueError: The mapping's input is missing or of the wrong shape.
@@ -121,9 +122,9 @@ class VarianceWeightedLoss(nn.Module):
         """Weighted BCE + Dice.
 
         Args:
-            logits: (Q, H, W) mask logits of the trained query.
-            targets: (Q, H, W) pseudo-masks in {0, 1, ignore_index}.
-            weights: (Q, H, W) λ from :meth:`pixel_weights` (no gradient flows into it).
+            logits (Tensor): (Q, H, W) mask logits of the trained query.
+            targets (Tensor): (Q, H, W) pseudo-masks in {0, 1, ignore_index}.
+            weights (Tensor): (Q, H, W) λ from :meth:`pixel_weights` (no gradient flows into it).
 
         Returns:
             A float32 scalar.

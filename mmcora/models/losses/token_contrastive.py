@@ -27,10 +27,10 @@ class TokenContrastiveLoss(nn.Module):
     connected to the anchors' graph.
 
     Args:
-        temperature: τ (GLUS and CORA: 0.07).
-        reduction: ``'mean'`` over (anchor, positive) pairs or ``'sum'`` (Eq. 8 as written).
-        loss_weight: Multiplier.
-        loss_name: Key in the loss dict.
+        temperature (float): τ (GLUS and CORA: 0.07).
+        reduction (str): ``'mean'`` over (anchor, positive) pairs or ``'sum'`` (Eq. 8 as written).
+        loss_weight (float): Multiplier.
+        loss_name (str): Key in the loss dict.
     """
 
     def __init__(self, temperature: float = 0.07, reduction: str = 'mean',
@@ -48,10 +48,10 @@ class TokenContrastiveLoss(nn.Module):
         """Compute the loss.
 
         Args:
-            anchors: (N, D) unlabeled tokens (with gradient).
-            anchor_classes: (N,) their (pseudo-label) classes.
-            bank_tokens: (M, D) labeled tokens (detached).
-            bank_classes: (M,) their classes.
+            anchors (Tensor): (N, D) unlabeled tokens (with gradient).
+            anchor_classes (Tensor): (N,) their (pseudo-label) classes.
+            bank_tokens (Tensor): (M, D) labeled tokens (detached).
+            bank_classes (Tensor): (M,) their classes.
 
         Returns:
             A float32 scalar.

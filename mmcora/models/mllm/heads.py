@@ -9,8 +9,8 @@ class SegTokenProjector(nn.Module):
     """[SEG] hidden state (D) -> one SAM sparse prompt (P): Linear-ReLU-Linear, as LISA.
 
     Args:
-        in_dim: Language-model hidden size D.
-        out_dim: SAM prompt dimension P (256 for SAM).
+        in_dim (int): Language-model hidden size D.
+        out_dim (int): SAM prompt dimension P (256 for SAM).
     """
 
     def __init__(self, in_dim: int, out_dim: int) -> None:
@@ -31,8 +31,8 @@ class AnchorEncoder(nn.Module):
     on the normalised box (x0, y0, x1, y1) / (W, H, W, H).
 
     Args:
-        clip_dim: CLIP vision hidden size C.
-        hidden_size: Language-model hidden size D.
+        clip_dim (int): CLIP vision hidden size C.
+        hidden_size (int): Language-model hidden size D.
     """
 
     def __init__(self, clip_dim: int, hidden_size: int) -> None:

@@ -69,28 +69,28 @@ class LlavaMLLM(nn.Module):
     """A Hugging Face ``LlavaForConditionalGeneration`` prepared for reasoning segmentation.
 
     Args:
-        pretrained: Directory in Hugging Face format (``save_pretrained`` layout), e.g.
+        pretrained (str): Directory in Hugging Face format (``save_pretrained`` layout), e.g.
             LLaVA-1.5-7B converted to HF (``llava-hf/llava-1.5-7b-hf``).
-        tiny: If given, first write a tiny random-weight LLaVA with these
+        tiny (dict, optional): If given, first write a tiny random-weight LLaVA with these
             :data:`~mmcora.models.mllm.tiny_llava.DEFAULT_SPEC` overrides at ``pretrained``
             (tests and the demo; nothing is downloaded).
-        toy_pretrain: With ``tiny``, load the toy foundation LLaVA instead: the tiny one
-            pretrained on the toy foundation corpus (CLIP crop and patch classification,
+        toy_pretrain (dict, optional): With ``tiny``, load the toy foundation LLaVA instead: the
+            tiny one pretrained on the toy foundation corpus (CLIP crop and patch classification,
             projector alignment, instruction tuning) with these
-            :class:`~mmcora.models.foundation.LLaVARecipe` overrides, made once on first use
-            and cached by recipe (:func:`~mmcora.models.foundation.ensure_toy_llava`).
-        lora: LoRA on the language model's projections (``r``, ``alpha``, ``dropout``,
-            ``target_modules``); None trains no LoRA.
-        train_token_embeddings: Train the full ``embed_tokens`` and ``lm_head`` (LISA), so
+            :class:`~mmcora.models.foundation.LLaVARecipe` overrides, made once on first use and
+            cached by recipe (:func:`~mmcora.models.foundation.ensure_toy_llava`).
+        lora (dict, optional): LoRA on the language model's projections (``r``, ``alpha``,
+            ``dropout``, ``target_modules``); None trains no LoRA.
+        train_token_embeddings (bool): Train the full ``embed_tokens`` and ``lm_head`` (LISA), so
             the new tokens' rows learn.
-        dtype: Dtype of the frozen weights and of the computation (``'bfloat16'`` for 7B on
+        dtype (str): Dtype of the frozen weights and of the computation (``'bfloat16'`` for 7B on
             GPUs). Trainable parameters (LoRA, token embeddings, LM head) are kept in float32
             so that small AdamW steps are not rounded away (there is no master copy).
-        gradient_checkpointing: Recompute language-model activations in backward.
-        max_length: Longest prompt (prefix with the image tokens expanded + query + answer)
+        gradient_checkpointing (bool): Recompute language-model activations in backward.
+        max_length (int): Longest prompt (prefix with the image tokens expanded + query + answer)
             in tokens; LLaVA-1.5's prefix alone is about 615 (576 image tokens), and it was
             trained with 2048 (``model_max_length``).
-        system_prompt: Text before ``USER:``.
+        system_prompt (str): Text before ``USER:``.
     """
 
     def __init__(self, pretrained: str, tiny: Optional[dict] = None,
@@ -226,10 +226,13 @@ class LlavaMLLM(nn.Module):
         """Tokenize query suffixes ``<text> ASSISTANT: <answer></s>``.
 
         Args:
-            texts: Instructions; ``<anchor>`` becomes the two anchor placeholder tokens.
-            answers: Answers to teacher-force (with labels), or None to generate.
-            device: Device of the returned tensors.
-            names: Per query, a name for error messages (e.g. image path and index).
+            texts (Sequence[str]): Instructions; ``<anchor>`` becomes the two anchor placeholder
+                tokens.
+            answers (Sequence[str] | None): Answers to teacher-force (with labels), or None to
+                generate.
+            device (torch.device): Device of the returned tensors.
+            names (Sequence[str], optional): Per query, a name for error messages (e.g. image path
+                and index).
 
         Raises:
             ValueError: A prompt longer than ``max_length``, naming the query.
@@ -284,10 +287,10 @@ class LlavaMLLM(nn.Module):
         """Run every query as one full sequence (training).
 
         Args:
-            image_features: (B, T, D) from :meth:`image_features`, once per image.
-            image_index: (Q,) image of each query.
-            tokens: Suffixes with answers (teacher forcing).
-            anchor_embeds: (Q, 2, D) anchor mask/box encodings, or None.
+            image_features (Tensor): (B, T, D) from :meth:`image_features`, once per image.
+            image_index (Tensor): (Q,) image of each query.
+            tokens (QueryTokens): Suffixes with answers (teacher forcing).
+            anchor_embeds (Tensor, optional): (Q, 2, D) anchor mask/box encodings, or None.
 
         Returns:
             Answer-token cross-entropy (None without labels), ``[SEG]`` states (Q, D) and

@@ -42,21 +42,21 @@ class CORASegmentor(BaseModel):
           extract_feat -> mllm.forward_full -> decode_masks -> mask logits
 
     Args:
-        mllm: Config of the language model wrapper (``LlavaMLLM``).
-        sam: Config of the SAM wrapper (``SAMWrapper``).
-        loss_mask_bce: Per-pixel BCE on mask logits (LISA weight 2.0).
-        loss_mask_dice: Dice on mask probabilities (LISA weight 0.5).
-        ce_loss_weight: Weight of the answer-token cross-entropy (CORA's α, 1.0).
-        projector: Config of the head from the ``[SEG]`` hidden state to SAM's sparse prompt
-            (``SegTokenProjector``); ``in_dim`` and ``out_dim`` are filled from the built
+        mllm (ConfigType): Config of the language model wrapper (``LlavaMLLM``).
+        sam (ConfigType): Config of the SAM wrapper (``SAMWrapper``).
+        loss_mask_bce (ConfigType): Per-pixel BCE on mask logits (LISA weight 2.0).
+        loss_mask_dice (ConfigType): Dice on mask probabilities (LISA weight 0.5).
+        ce_loss_weight (float): Weight of the answer-token cross-entropy (CORA's α, 1.0).
+        projector (ConfigType): Config of the head from the ``[SEG]`` hidden state to SAM's sparse
+            prompt (``SegTokenProjector``); ``in_dim`` and ``out_dim`` are filled from the built
             language model and SAM unless given.
-        anchor_encoder: Config of the encoder of conditional instructions' anchors (mask and
-            box) into their placeholder tokens (``AnchorEncoder``; ``clip_dim`` and
+        anchor_encoder (OptConfigType): Config of the encoder of conditional instructions' anchors
+            (mask and box) into their placeholder tokens (``AnchorEncoder``; ``clip_dim`` and
             ``hidden_size`` filled likewise), or None for no anchor encoding.
-        test_cfg: ``mode``: ``'teacher_forcing'`` (the prompt ends with ``answer``, LISA's
-            evaluation) or ``'generate'`` (greedy decoding with the KV cache, up to
+        test_cfg (OptConfigType): ``mode``: ``'teacher_forcing'`` (the prompt ends with ``answer``,
+            LISA's evaluation) or ``'generate'`` (greedy decoding with the KV cache, up to
             ``max_new_tokens``).
-        data_preprocessor: ``ReasoningDataPreProcessor`` config.
+        data_preprocessor (OptConfigType): ``ReasoningDataPreProcessor`` config.
     """
 
     def __init__(self, mllm: ConfigType, sam: ConfigType,

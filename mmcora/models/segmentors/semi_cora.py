@@ -38,15 +38,16 @@ class SemiCORASegmentor(CORASegmentor):
             loss_token ------------------> sigma * L^u_t (Eq. 8) against token_bank
 
     Args:
-        loss_pseudo: ``VarianceWeightedLoss`` config; its ``mapping`` chooses OCPL
+        loss_pseudo (ConfigType): ``VarianceWeightedLoss`` config; its ``mapping`` chooses OCPL
             (``'stability'``), Eq. 6 literally (``'variance'``), the confidence-threshold
             baseline (``'confidence'``) or plain pseudo-labels (``'none'``).
-        loss_token: ``TokenContrastiveLoss`` config, or None for no token alignment (TFCA off).
-        token_bank: ``TokenBank`` config (``dim`` is SAM's prompt size); needed with
+        loss_token (OptConfigType): ``TokenContrastiveLoss`` config, or None for no token alignment
+            (TFCA off).
+        token_bank (OptConfigType): ``TokenBank`` config (``dim`` is SAM's prompt size); needed with
             ``loss_token``.
-        unlabeled_weight: σ of Eq. 9, on both unlabeled losses. Our losses are means (see
+        unlabeled_weight (float): σ of Eq. 9, on both unlabeled losses. Our losses are means (see
             ``VarianceWeightedLoss`` for the σ that matches the paper's sum).
-        **kwargs: ``CORASegmentor`` arguments.
+        **kwargs (dict): ``CORASegmentor`` arguments.
     """
 
     def __init__(self, *args, loss_pseudo: ConfigType = dict(type='VarianceWeightedLoss'),

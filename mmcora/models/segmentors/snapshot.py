@@ -24,8 +24,10 @@ class ParameterSnapshot(nn.Module):
     """Frozen copies of a module's parameters that require grad.
 
     Args:
-        owner: The module whose trainable parameters are copied (names are relative to it).
-        exclude: Parameter names left out (e.g. an untied LM head the passes never use).
+        owner (nn.Module): The module whose trainable parameters are copied (names are relative to
+            it).
+        exclude (Sequence[str]): Parameter names left out (e.g. an untied LM head the passes never
+            use).
     """
 
     def __init__(self, owner: nn.Module, exclude: Sequence[str] = ()) -> None:

@@ -15,9 +15,9 @@ class TokenBank(nn.Module):
     order, so that all ranks hold the same bank.
 
     Args:
-        num_classes: Classes of the data set (class ids index the bank).
-        dim: Token dimension (filled with SAM's prompt size by the segmentor).
-        size_per_class: Tokens kept per class (the oldest are replaced first).
+        num_classes (int): Classes of the data set (class ids index the bank).
+        dim (int): Token dimension (filled with SAM's prompt size by the segmentor).
+        size_per_class (int): Tokens kept per class (the oldest are replaced first).
     """
 
     def __init__(self, num_classes: int, dim: int, size_per_class: int = 32) -> None:

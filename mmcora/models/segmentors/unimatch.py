@@ -44,13 +44,13 @@ class UniMatch(BaseSegmentor):
     """Semi-supervised training of an mmseg segmentor with UniMatch.
 
     Args:
-        segmentor: Config of the ``EncoderDecoder`` to train.
-        semi_train_cfg: ``conf_thresh`` (0.95; 0 for Cityscapes), ``fp_dropout`` (0.5),
-            ``cutmix_prob`` (0.5), ``cutmix_area`` ((0.02, 0.4) of the image),
-            ``cutmix_ratio`` ((0.3, 1 / 0.3)), ``sup_weight`` (1.0), ``strong_weight``
-            (0.25, each of the two strong views), ``fp_weight`` (0.5), ``normalizer`` (2.0).
-        data_preprocessor: Keys overriding the segmentor's own ``data_preprocessor`` (e.g.
-            ``size``), whose normalisation and padding are kept and whose type becomes
+        segmentor (ConfigType): Config of the ``EncoderDecoder`` to train.
+        semi_train_cfg (OptConfigType): ``conf_thresh`` (0.95; 0 for Cityscapes), ``fp_dropout``
+            (0.5), ``cutmix_prob`` (0.5), ``cutmix_area`` ((0.02, 0.4) of the image),
+            ``cutmix_ratio`` ((0.3, 1 / 0.3)), ``sup_weight`` (1.0), ``strong_weight`` (0.25, each
+            of the two strong views), ``fp_weight`` (0.5), ``normalizer`` (2.0).
+        data_preprocessor (OptConfigType): Keys overriding the segmentor's own ``data_preprocessor``
+            (e.g. ``size``), whose normalisation and padding are kept and whose type becomes
             ``SemiSegDataPreProcessor`` unless a ``type`` is given here.
     """
 
@@ -166,9 +166,9 @@ class UniMatch(BaseSegmentor):
         """CutMixed strong-view losses and the feature-perturbation loss.
 
         Args:
-            strong: (V, Bu, 3, H, W) strong views.
-            logits_fp: (Bu, C, H, W) logits of the dropped features of the weak views.
-            pseudo, conf, ignore: (Bu, H, W) from :meth:`get_pseudo_labels`.
+            strong (Tensor): (V, Bu, 3, H, W) strong views.
+            logits_fp (Tensor): (Bu, C, H, W) logits of the dropped features of the weak views.
+            pseudo, conf, ignore (Tensor): (Bu, H, W) from :meth:`get_pseudo_labels`.
         """
         cfg = self.semi_train_cfg
         num, size = strong.shape[1], strong.shape[-2:]
