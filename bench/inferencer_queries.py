@@ -18,11 +18,13 @@ import torch
 
 from mmcora.apis import ReasoningSegInferencer
 
-QUERIES = ['Segment the car.', 'Can you segment the sky?', 'Please segment the road.',
-           'Where is the building in this image? Please answer with a segmentation mask.',
-           'Segment the person to the left of the car <anchor>.', 'Show me the bus.',
-           'Highlight the trees, bushes and hedges with a mask.', 'Segment the sidewalk.',
-           'Mark all pixels of the traffic sign in this image.', 'Segment the bicycle.']
+QUERIES = [
+    'Segment the car.', 'Can you segment the sky?', 'Please segment the road.',
+    'Where is the building in this image? Please answer with a segmentation mask.',
+    'Segment the person to the left of the car <anchor>.', 'Show me the bus.',
+    'Highlight the trees, bushes and hedges with a mask.', 'Segment the sidewalk.',
+    'Mark all pixels of the traffic sign in this image.', 'Segment the bicycle.'
+]
 
 
 def main() -> None:
@@ -32,14 +34,14 @@ def main() -> None:
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--queries', type=int, default=8)
     parser.add_argument('--repeats', type=int, default=7)
-    parser.add_argument('--mode', default='teacher_forcing',
-                        choices=['teacher_forcing', 'generate'])
+    parser.add_argument(
+        '--mode', default='teacher_forcing', choices=['teacher_forcing', 'generate'])
     parser.add_argument('--height', type=int, default=128)
     parser.add_argument('--width', type=int, default=256)
     args = parser.parse_args()
 
-    inferencer = ReasoningSegInferencer(args.config, args.checkpoint, device=args.device,
-                                        mode=args.mode)
+    inferencer = ReasoningSegInferencer(
+        args.config, args.checkpoint, device=args.device, mode=args.mode)
     rng = np.random.default_rng(0)
     queries = [QUERIES[i % len(QUERIES)] for i in range(args.queries)]
     anchor = np.zeros((args.height, args.width), bool)
@@ -63,9 +65,11 @@ def main() -> None:
             inferencer.reset_image()  # drop the encodings: re-encode per query
             inferencer(image, [q], anchors=[a], draw=False)
 
-    runs = {'one': lambda image: inferencer(image, queries[:1], anchors=anchors[:1], draw=False),
-            'many': lambda image: inferencer(image, queries, anchors=anchors, draw=False),
-            'naive': naive}
+    runs = {
+        'one': lambda image: inferencer(image, queries[:1], anchors=anchors[:1], draw=False),
+        'many': lambda image: inferencer(image, queries, anchors=anchors, draw=False),
+        'naive': naive
+    }
     for run in runs.values():  # warm-up
         run(fresh_image())
     times = {name: [] for name in runs}

@@ -18,11 +18,21 @@ from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForCon
 from mmcora.models.mllm import AnchorEncoder, SegTokenProjector
 
 # llava-hf/llava-1.5-7b-hf: LLaMA-2-7B text model (vocab 32064), CLIP ViT-L/14-336
-TEXT = LlamaConfig(vocab_size=32064, hidden_size=4096, intermediate_size=11008,
-                   num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32)
-VISION = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
-                          num_attention_heads=16, image_size=336, patch_size=14,
-                          projection_dim=768)
+TEXT = LlamaConfig(
+    vocab_size=32064,
+    hidden_size=4096,
+    intermediate_size=11008,
+    num_hidden_layers=32,
+    num_attention_heads=32,
+    num_key_value_heads=32)
+VISION = CLIPVisionConfig(
+    hidden_size=1024,
+    intermediate_size=4096,
+    num_hidden_layers=24,
+    num_attention_heads=16,
+    image_size=336,
+    patch_size=14,
+    projection_dim=768)
 NEW_TOKENS = 3  # [SEG], [ANCHOR_MASK], [ANCHOR_BOX]
 
 
@@ -35,19 +45,27 @@ def main() -> None:
         llava = LlavaForConditionalGeneration(LlavaConfig(text_config=TEXT, vision_config=VISION))
         llava.resize_token_embeddings(TEXT.vocab_size + NEW_TOKENS, mean_resizing=False)
         llava.requires_grad_(False)
-        inject_adapter_in_model(LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05, bias='none',
-                                           target_modules=r'.*language_model.*\.(q_proj|v_proj)'),
-                                llava)
+        inject_adapter_in_model(
+            LoraConfig(
+                r=8,
+                lora_alpha=16,
+                lora_dropout=0.05,
+                bias='none',
+                target_modules=r'.*language_model.*\.(q_proj|v_proj)'), llava)
     lora = sum(p.numel() for n, p in llava.named_parameters() if 'lora_' in n)
     embed = llava.get_input_embeddings().weight.numel()
     base = sum(p.numel() for n, p in llava.named_parameters() if 'lora_' not in n)
-    decoder = MaskDecoder(num_multimask_outputs=3, transformer_dim=256, transformer=TwoWayTransformer(
-        depth=2, embedding_dim=256, mlp_dim=2048, num_heads=8))
+    decoder = MaskDecoder(
+        num_multimask_outputs=3,
+        transformer_dim=256,
+        transformer=TwoWayTransformer(depth=2, embedding_dim=256, mlp_dim=2048, num_heads=8))
     decoder.iou_prediction_head.requires_grad_(False)
-    parts = dict(lora=lora, token_embeddings=embed,
-                 seg_projector=count(SegTokenProjector(4096, 256)),
-                 sam_mask_decoder=count(decoder, trainable_only=True),
-                 anchor_encoder=count(AnchorEncoder(1024, 4096)))
+    parts = dict(
+        lora=lora,
+        token_embeddings=embed,
+        seg_projector=count(SegTokenProjector(4096, 256)),
+        sam_mask_decoder=count(decoder, trainable_only=True),
+        anchor_encoder=count(AnchorEncoder(1024, 4096)))
     total = sum(parts.values())
     for name, n in parts.items():
         print(f'{name:18s} {n / 1e6:8.2f} M params  {n * 4 / 2**20:8.1f} MiB (float32)')

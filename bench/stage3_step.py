@@ -27,9 +27,10 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from mmseg.registry import DATASETS, MODELS  # noqa: E402
+
 import mmcora  # noqa: E402,F401
 from mmcora.datasets import read_name_list  # noqa: E402
-from mmseg.registry import DATASETS, MODELS  # noqa: E402
 from tests.test_datasets.test_semi_reasoning import write_pseudo  # noqa: E402
 
 
@@ -44,8 +45,9 @@ def naive_probs(model, sam_embeddings, image_features, samples, inputs):
                 tokens = model.mllm.tokenize([query['text']], [query['answer']], sam.device)
                 index = torch.zeros(1, dtype=torch.long, device=sam.device)
                 _, states, _ = model.mllm.forward_full(clip, index, tokens)
-                maps.append(model.decode_masks(sam, model.projector(states.float()), index,
-                                               [sample])[0].sigmoid())
+                maps.append(
+                    model.decode_masks(sam, model.projector(states.float()), index,
+                                       [sample])[0].sigmoid())
             out.append(torch.cat(maps))
     return out
 
@@ -75,8 +77,7 @@ def main() -> None:
     write_pseudo(root, osp.join(tmp, 'pseudo'), names)
     list_file = osp.join(tmp, 'unlabeled.txt')
     open(list_file, 'w').write('\n'.join(names))
-    unlabeled_cfg.update(ann_file=list_file, pseudo_dir=osp.join(tmp, 'pseudo'),
-                         num_queries=args.k)
+    unlabeled_cfg.update(ann_file=list_file, pseudo_dir=osp.join(tmp, 'pseudo'), num_queries=args.k)
     for d in (labeled_cfg, unlabeled_cfg):
         for t in d.pipeline:
             if t['type'] == 'CLIPInputs':
@@ -99,7 +100,8 @@ def main() -> None:
         model.loss_pseudo.mapping = 'none' if name == 'plain' else 'stability'
         if name == 'naive':
             model.consistency_probs = lambda s, c, samples: naive_probs(
-                model, s, c, samples, model.data_preprocessor(batch, True)['inputs'])
+                model, s, c, samples,
+                model.data_preprocessor(batch, True)['inputs'])
         else:
             model.consistency_probs = original
         step()  # warm-up

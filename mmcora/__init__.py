@@ -5,9 +5,9 @@ Importing the package registers its components in mmseg's registries (configs lo
 checkpoint loading through :func:`mmcora.engine.load_checkpoint_file`, which makes resuming
 work on torch >= 2.6 without unpickling untrusted files.
 """
-from .version import __version__, version_info
-from .engine import install_checkpoint_loaders
 from . import datasets, evaluation, models, visualization  # noqa: F401,E402  registers
+from .engine import install_checkpoint_loaders
+from .version import __version__, version_info
 
 install_checkpoint_loaders()
 

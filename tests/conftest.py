@@ -47,8 +47,8 @@ def small_toy_config(tmp_path_factory, toy_city_root) -> str:
 def run_tool(args: list, env: dict = None, timeout: int = 600) -> subprocess.CompletedProcess:
     """Run a command from the repository root; fail with its output if it fails."""
     full_env = {**os.environ, 'PYTHONUNBUFFERED': '1', **(env or {})}
-    result = subprocess.run(args, cwd=REPO, env=full_env, capture_output=True, text=True,
-                            timeout=timeout)
+    result = subprocess.run(
+        args, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:
         raise AssertionError(f'{" ".join(map(str, args))} exited {result.returncode}\n'
                              f'--- stdout ---\n{result.stdout[-6000:]}\n'

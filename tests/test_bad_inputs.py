@@ -13,19 +13,19 @@ INFERENCER_ROWS = [
     # (id, queries, anchors, exception, message pattern)
     ('anchor placeholder without its mask', ['Segment the car left of the bus <anchor>.'], None,
      ValueError, r"query 0 \('Segment the car left of the bus <anchor>\.'\) names <anchor> "
-                 r'but no anchor mask was given'),
+     r'but no anchor mask was given'),
     ('anchor mask without placeholder', ['Segment the car.'], [ANCHOR], ValueError,
      r"query 0 \('Segment the car\.'\) has an anchor mask but no <anchor>"),
-    ('anchor mask of another size', ['Segment the car <anchor>.'], [np.zeros((5, 5), bool)],
-     ValueError, r'anchor 0 is \(5, 5\), the image is \(64, 96\)'),
+    ('anchor mask of another size', ['Segment the car <anchor>.'], [np.zeros(
+        (5, 5), bool)], ValueError, r'anchor 0 is \(5, 5\), the image is \(64, 96\)'),
     ('more anchors than queries', ['Segment the car.'], [None, None], ValueError,
      '1 queries but 2 anchors'),
 ]
 
 
-@pytest.mark.parametrize('queries, anchors, error, message',
-                         [row[1:] for row in INFERENCER_ROWS],
-                         ids=[row[0] for row in INFERENCER_ROWS])
+@pytest.mark.parametrize(
+    'queries, anchors, error, message', [row[1:] for row in INFERENCER_ROWS],
+    ids=[row[0] for row in INFERENCER_ROWS])
 def test_inferencer_rejects(inferencer, queries, anchors, error, message):
     with pytest.raises(error, match=message):
         inferencer(IMAGE, queries, anchors=anchors)
@@ -56,8 +56,10 @@ def test_truncated_checkpoint_names_the_file(tmp_path, keep):
     data = good.read_bytes()
     bad = tmp_path / 'iter_2000.pth'
     bad.write_bytes(data[:int(keep * len(data)) if isinstance(keep, float) else keep])
-    with pytest.raises(RuntimeError, match=r'iter_2000\.pth is not a readable checkpoint .*'
-                                           r'truncated or corrupt'):
+    with pytest.raises(
+            RuntimeError,
+            match=r'iter_2000\.pth is not a readable checkpoint .*'
+            r'truncated or corrupt'):
         CheckpointLoader.load_checkpoint(str(bad), map_location='cpu')
 
 
@@ -68,8 +70,10 @@ def test_truncated_sam_checkpoint_names_the_file(tmp_path, keep):
     torch.save(SAMWrapper(tiny=dict()).state_dict(), good)
     bad = tmp_path / 'sam_vit_h_4b8939.pth'
     bad.write_bytes(good.read_bytes()[:int(keep * good.stat().st_size)])
-    with pytest.raises(RuntimeError, match=r'SAM checkpoint .*sam_vit_h_4b8939\.pth is not a '
-                                           r'readable torch file .*truncated or corrupt'):
+    with pytest.raises(
+            RuntimeError,
+            match=r'SAM checkpoint .*sam_vit_h_4b8939\.pth is not a '
+            r'readable torch file .*truncated or corrupt'):
         load_sam_state_dict(str(bad))
 
 
@@ -99,16 +103,20 @@ def test_unreadable_toy_sam_resume_state_restarts_pretraining(tmp_path, monkeypa
 
 def test_misspelled_toy_pretrain_key_is_named():
     from mmcora.models.sam import SAMWrapper
-    with pytest.raises(ValueError, match=r"unknown toy_pretrain keys \['stepz'\]; expected "
-                                         r"some of \[.*'steps'"):
+    with pytest.raises(
+            ValueError,
+            match=r"unknown toy_pretrain keys \['stepz'\]; expected "
+            r"some of \[.*'steps'"):
         SAMWrapper(tiny=dict(img_size=256, patch_size=8), toy_pretrain=dict(stepz=10))
 
 
-@pytest.mark.parametrize('kwargs, message', [
-    (dict(toy_pretrain=dict()), 'toy_pretrain pretrains a tiny LLaVA: give it with tiny'),
-    (dict(tiny=dict(), toy_pretrain=dict(tune=3)),
-     r"unknown toy_pretrain keys \['tune'\]; expected some of \[.*'tune_steps'"),
-], ids=['toy LLaVA without tiny', 'misspelled toy LLaVA key'])
+@pytest.mark.parametrize(
+    'kwargs, message', [
+        (dict(toy_pretrain=dict()), 'toy_pretrain pretrains a tiny LLaVA: give it with tiny'),
+        (dict(tiny=dict(), toy_pretrain=dict(tune=3)),
+         r"unknown toy_pretrain keys \['tune'\]; expected some of \[.*'tune_steps'"),
+    ],
+    ids=['toy LLaVA without tiny', 'misspelled toy LLaVA key'])
 def test_toy_llava_options_are_checked(tmp_path, kwargs, message):
     from mmcora.models.mllm import LlavaMLLM
     with pytest.raises(ValueError, match=message):

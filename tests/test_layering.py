@@ -36,8 +36,9 @@ def imported_packages(path: str) -> set:
         elif isinstance(node, ast.ImportFrom) and (node.module or '').startswith('mmcora.'):
             found.add(node.module.split('.')[1])
         elif isinstance(node, ast.Import):
-            found.update(alias.name.split('.')[1] for alias in node.names
-                         if alias.name.startswith('mmcora.'))
+            found.update(
+                alias.name.split('.')[1] for alias in node.names
+                if alias.name.startswith('mmcora.'))
     return found
 
 

@@ -60,31 +60,39 @@ def test_external_config_builds_registered_component(tmp_path, toy_city_root, to
         f"               toy_city={toy_city_spec!r}, ann_file='splits/1_4/labeled.txt',\n"
         "               data_prefix=dict(img_path='leftImg8bit/train',\n"
         "                                seg_map_path='gtFine/train'))\n")
-    script = (
-        'import sys\n'
-        'from mmengine.config import Config\n'
-        'from mmengine.registry import init_default_scope\n'
-        'cfg = Config.fromfile(sys.argv[1])\n'
-        'init_default_scope(cfg.default_scope)\n'
-        'from mmseg.registry import DATASETS\n'
-        'dataset = DATASETS.build(cfg.dataset)\n'
-        'print(type(dataset).__module__, type(dataset).__name__, len(dataset))\n')
-    out = subprocess.run([sys.executable, '-c', script, str(cfg)], cwd=str(tmp_path),
-                         capture_output=True, text=True, check=True).stdout
+    script = ('import sys\n'
+              'from mmengine.config import Config\n'
+              'from mmengine.registry import init_default_scope\n'
+              'cfg = Config.fromfile(sys.argv[1])\n'
+              'init_default_scope(cfg.default_scope)\n'
+              'from mmseg.registry import DATASETS\n'
+              'dataset = DATASETS.build(cfg.dataset)\n'
+              'print(type(dataset).__module__, type(dataset).__name__, len(dataset))\n')
+    out = subprocess.run([sys.executable, '-c', script, str(cfg)],
+                         cwd=str(tmp_path),
+                         capture_output=True,
+                         text=True,
+                         check=True).stdout
     assert out.strip().endswith('mmcora.datasets.toy_city_dataset ToyCityscapesDataset 8')
 
 
 def test_wheel_carries_mim_files_and_split_lists(tmp_path):
     # Build from a copy of the tracked files, as pip does from an sdist or a clone.
     src = tmp_path / 'src'
-    tracked = subprocess.run(['git', 'ls-files', '-co', '--exclude-standard'], cwd=REPO,
-                             capture_output=True, text=True, check=True).stdout.split()
+    tracked = subprocess.run(['git', 'ls-files', '-co', '--exclude-standard'],
+                             cwd=REPO,
+                             capture_output=True,
+                             text=True,
+                             check=True).stdout.split()
     for rel in tracked:
         if osp.isfile(osp.join(REPO, rel)):
             os.makedirs(src / osp.dirname(rel), exist_ok=True)
             shutil.copy2(osp.join(REPO, rel), src / rel)
-    run_tool([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q',
-              '-w', str(tmp_path / 'dist'), str(src)])
+    run_tool([
+        sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w',
+        str(tmp_path / 'dist'),
+        str(src)
+    ])
     wheel = next((tmp_path / 'dist').glob('mmcora-*.whl'))
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in ('mmcora/.mim/model-index.yml', 'mmcora/.mim/tools/train.py',
@@ -113,7 +121,9 @@ def test_ci_runs_the_readme_test_command():
 def test_mim_train_runs_the_package_tools(tmp_path, small_toy_config):
     mim = osp.join(osp.dirname(sys.executable), 'mim')
     work = tmp_path / 'work'
-    out = run_tool([mim, 'train', 'mmcora', small_toy_config, '--work-dir', str(work),
-                    '--cfg-options', 'train_cfg.max_iters=2']).stdout
+    out = run_tool([
+        mim, 'train', 'mmcora', small_toy_config, '--work-dir',
+        str(work), '--cfg-options', 'train_cfg.max_iters=2'
+    ]).stdout
     assert osp.join('mmcora', '.mim', 'tools', 'train.py') in out
     assert (work / 'iter_2.pth').is_file()

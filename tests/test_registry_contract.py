@@ -9,19 +9,18 @@ import sys
 import numpy as np
 import pytest
 import torch
+from mmcv.transforms import BaseTransform
 from mmengine.config import Config
 from mmengine.dataset import BaseDataset, ConcatDataset
 from mmengine.evaluator import BaseMetric
 from mmengine.hooks import Hook
 from mmengine.model import BaseDataPreprocessor, BaseModel
-from mmcv.transforms import BaseTransform
 from mmseg import registry
 from mmseg.registry import TRANSFORMS
 
 from .conftest import REPO
 
-REGISTRIES = ('MODELS', 'TRANSFORMS', 'DATASETS', 'METRICS', 'HOOKS', 'DATA_SAMPLERS',
-              'LOOPS')
+REGISTRIES = ('MODELS', 'TRANSFORMS', 'DATASETS', 'METRICS', 'HOOKS', 'DATA_SAMPLERS', 'LOOPS')
 TOY_REASONING = osp.join(REPO, 'configs', '_base_', 'datasets', 'toy_city_reasoning.py')
 TOY_FCN = osp.join(REPO, 'configs', 'toy', 'fcn_r18-tiny_toy-city-1-30.py')
 UNIMATCH = osp.join(REPO, 'configs', 'unimatch', 'unimatch_fcn-r18-tiny_toy-city-1-30.py')
@@ -42,8 +41,11 @@ print(json.dumps({r: sorted(set(getattr(registry, r).module_dict) - names[r]) fo
 
 def registered_by_mmcora():
     """Registry -> names that ``import mmcora`` adds, from a fresh interpreter."""
-    out = subprocess.run([sys.executable, '-c', _PROBE % (REGISTRIES, )], check=True,
-                         capture_output=True, text=True, cwd=REPO).stdout
+    out = subprocess.run([sys.executable, '-c', _PROBE % (REGISTRIES, )],
+                         check=True,
+                         capture_output=True,
+                         text=True,
+                         cwd=REPO).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -55,17 +57,22 @@ def _toy_dataset(ctx, config, split='val'):
 
 
 def _pannuke(ctx):
-    from tests.test_datasets.test_pannuke import FOLD_TISSUES, write_fold
-
     from mmcora.datasets.pannuke import convert_pannuke
+    from tests.test_datasets.test_pannuke import FOLD_TISSUES, write_fold
     src, dst = ctx['tmp'] / 'pannuke_src', ctx['tmp'] / 'pannuke'
     for fold, tissues in FOLD_TISSUES.items():
         write_fold(src, fold, tissues)
     convert_pannuke(str(src), str(dst), folds=(1, 2, 3), train_fold=1, seed=0)
-    return dict(type='PanNukeDataset', data_root=str(dst), ann_file='splits/fold1/all.txt',
-                data_prefix=dict(img_path='img_dir', seg_map_path='ann_dir'),
-                pipeline=[dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
-                          dict(type='PackSegInputs')])
+    return dict(
+        type='PanNukeDataset',
+        data_root=str(dst),
+        ann_file='splits/fold1/all.txt',
+        data_prefix=dict(img_path='img_dir', seg_map_path='ann_dir'),
+        pipeline=[
+            dict(type='LoadImageFromFile'),
+            dict(type='LoadAnnotations'),
+            dict(type='PackSegInputs')
+        ])
 
 
 def _reasonseg(ctx):
@@ -76,13 +83,16 @@ def _reasonseg(ctx):
 
 
 def _semi_reasoning(ctx):
-    from tests.test_datasets.test_semi_reasoning import PIPELINE, write_pseudo
-
     from mmcora.datasets import read_name_list
+    from tests.test_datasets.test_semi_reasoning import PIPELINE, write_pseudo
     root, out = ctx['toy_city_root'], str(ctx['tmp'] / 'pseudo')
     write_pseudo(root, out, read_name_list(f'{root}/splits/1_30/unlabeled.txt'))
-    return dict(type='SemiReasoningDataset', ann_file='splits/1_30/unlabeled.txt', data_root=root,
-                pseudo_dir=out, pipeline=PIPELINE)
+    return dict(
+        type='SemiReasoningDataset',
+        ann_file='splits/1_30/unlabeled.txt',
+        data_root=root,
+        pseudo_dir=out,
+        pipeline=PIPELINE)
 
 
 def _pseudo_transforms(obj, ctx):
@@ -92,11 +102,20 @@ def _pseudo_transforms(obj, ctx):
     label = np.zeros((8, 12), np.uint8)
     label[:, 6:] = 13
     cv2.imwrite(path, label)
-    results = dict(img=np.zeros((8, 12, 3), np.uint8), img_path='x.png', pseudo_path=path,
-                   conf_path=None, num_classes=19)
+    results = dict(
+        img=np.zeros((8, 12, 3), np.uint8),
+        img_path='x.png',
+        pseudo_path=path,
+        conf_path=None,
+        num_classes=19)
     results = TRANSFORMS.build(dict(type='LoadPseudoLabel'))(results)
-    results.update(query_bank={'road': list('abcdefg'), 'car': list('hijklmn')},
-                   sample_class_ids=(0, 13), sample_class_names=('road', 'car'))
+    results.update(
+        query_bank={
+            'road': list('abcdefg'),
+            'car': list('hijklmn')
+        },
+        sample_class_ids=(0, 13),
+        sample_class_names=('road', 'car'))
     results = TRANSFORMS.build(dict(type='SamplePseudoQueries', num_queries=7))(results)
     assert type(obj).__name__ in ('LoadPseudoLabel', 'SamplePseudoQueries', 'CorruptPseudoMask')
     assert len(results['consistency_queries']) == 6 and results['gt_masks'].shape == (1, 8, 12)
@@ -125,9 +144,15 @@ def _staged_loop(ctx):
 
     from torch.utils.data import DataLoader
     runner = SimpleNamespace(visualizer=SimpleNamespace(dataset_meta=None))
-    return dict(type='CORAStagedTrainLoop', runner=runner, dataloader=DataLoader(list(range(4))),
-                stages=[dict(name='semantic', iters=3), dict(name='conditional', iters=0),
-                        dict(name='unlabeled', iters=2)])
+    return dict(
+        type='CORAStagedTrainLoop',
+        runner=runner,
+        dataloader=DataLoader(list(range(4))),
+        stages=[
+            dict(name='semantic', iters=3),
+            dict(name='conditional', iters=0),
+            dict(name='unlabeled', iters=2)
+        ])
 
 
 def _stages_check(obj, ctx):
@@ -157,33 +182,45 @@ def _unimatch(ctx, kind='UniMatch'):
 def _sampler(ctx):
     from mmseg.registry import DATASETS
     source = DATASETS.build(_toy_dataset(ctx, TOY_FCN))
-    return dict(type='MultiSourceSampler', dataset=ConcatDataset([source, source]),
-                batch_size=4, source_ratio=[1, 1], seed=0)
+    return dict(
+        type='MultiSourceSampler',
+        dataset=ConcatDataset([source, source]),
+        batch_size=4,
+        source_ratio=[1, 1],
+        seed=0)
 
 
 # ---------------------------------------------------------------- contracts
 def _is(kind):
+
     def check(obj, ctx):
         assert isinstance(obj, kind), type(obj)
+
     return check
 
 
 def _module_call(inputs, shape):
+
     def check(obj, ctx):
         assert tuple(obj(*inputs).shape) == shape
+
     return check
 
 
 def _loss(*inputs):
+
     def check(obj, ctx):
         value = obj(*inputs)
         assert value.ndim == 0 and torch.isfinite(value) and value > 0
+
     return check
 
 
 def _attr(name, value):
+
     def check(obj, ctx):
         assert getattr(obj, name) == value, (name, getattr(obj, name))
+
     return check
 
 
@@ -203,21 +240,20 @@ ROWS = {
     # name: (registry, config from ctx, contract check)
     'AnchorEncoder': ('MODELS', lambda c: dict(type='AnchorEncoder', clip_dim=8, hidden_size=16),
                       _module_call((torch.randn(3, 8), torch.rand(3, 4)), (3, 2, 16))),
-    'SegTokenProjector': ('MODELS', lambda c: dict(type='SegTokenProjector', in_dim=16,
-                                                   out_dim=8),
+    'SegTokenProjector': ('MODELS', lambda c: dict(type='SegTokenProjector', in_dim=16, out_dim=8),
                           _module_call((torch.randn(2, 16), ), (2, 8))),
     'MaskBCELoss': ('MODELS', lambda c: dict(type='MaskBCELoss'), _loss(LOGITS, TARGETS)),
     'MaskDiceLoss': ('MODELS', lambda c: dict(type='MaskDiceLoss'), _loss(LOGITS, TARGETS)),
     'VarianceWeightedLoss': ('MODELS', lambda c: dict(type='VarianceWeightedLoss'),
                              _loss(LOGITS, TARGETS, torch.rand(2, 8, 8))),
-    'TokenContrastiveLoss': ('MODELS', lambda c: dict(type='TokenContrastiveLoss'),
-                             _loss(torch.randn(2, 8), torch.tensor([0, 1]), torch.randn(4, 8),
-                                   torch.tensor([0, 1, 1, 2]))),
+    'TokenContrastiveLoss':
+    ('MODELS', lambda c: dict(type='TokenContrastiveLoss'),
+     _loss(torch.randn(2, 8), torch.tensor([0, 1]), torch.randn(4, 8), torch.tensor([0, 1, 1, 2]))),
     'OhemCrossEntropyLoss': ('MODELS', lambda c: dict(type='OhemCrossEntropyLoss', min_kept=8),
                              _loss(torch.randn(1, 3, 8, 8), torch.randint(0, 3, (1, 8, 8)))),
-    'ReasoningDataPreProcessor': ('MODELS', lambda c: dict(type='ReasoningDataPreProcessor',
-                                                           sam_size=256),
-                                  _is(BaseDataPreprocessor)),
+    'ReasoningDataPreProcessor':
+    ('MODELS', lambda c: dict(type='ReasoningDataPreProcessor', sam_size=256),
+     _is(BaseDataPreprocessor)),
     'SemiSegDataPreProcessor': ('MODELS', lambda c: dict(type='SemiSegDataPreProcessor'),
                                 _is(BaseDataPreprocessor)),
     'LlavaMLLM': ('MODELS', lambda c: dict(type='LlavaMLLM', pretrained=c['llava'], tiny=dict()),
@@ -238,10 +274,10 @@ ROWS = {
     'LoadReasoningAnnotations': ('TRANSFORMS', lambda c: dict(type='LoadReasoningAnnotations'),
                                  _is(BaseTransform)),
     'LoadPseudoLabel': ('TRANSFORMS', lambda c: dict(type='LoadPseudoLabel'), _pseudo_transforms),
-    'SamplePseudoQueries': ('TRANSFORMS', lambda c: dict(type='SamplePseudoQueries'),
-                            _pseudo_transforms),
-    'CorruptPseudoMask': ('TRANSFORMS', lambda c: dict(type='CorruptPseudoMask'),
-                          _pseudo_transforms),
+    'SamplePseudoQueries':
+    ('TRANSFORMS', lambda c: dict(type='SamplePseudoQueries'), _pseudo_transforms),
+    'CorruptPseudoMask':
+    ('TRANSFORMS', lambda c: dict(type='CorruptPseudoMask'), _pseudo_transforms),
     'SAMResize': ('TRANSFORMS', lambda c: dict(type='SAMResize', size=256), _is(BaseTransform)),
     'CLIPInputs': ('TRANSFORMS', lambda c: dict(type='CLIPInputs', size=56), _is(BaseTransform)),
     'PackReasoningInputs': ('TRANSFORMS', lambda c: dict(type='PackReasoningInputs'),
@@ -252,8 +288,7 @@ ROWS = {
     'PackSemiSegInputs': ('TRANSFORMS', lambda c: dict(type='PackSemiSegInputs', branch='unsup'),
                           _is(BaseTransform)),
     'ToyCityscapesDataset': ('DATASETS', lambda c: _toy_dataset(c, TOY_FCN), _dataset_item),
-    'ReasoningSegDataset': ('DATASETS', lambda c: _toy_dataset(c, TOY_REASONING),
-                            _dataset_item),
+    'ReasoningSegDataset': ('DATASETS', lambda c: _toy_dataset(c, TOY_REASONING), _dataset_item),
     'PanNukeDataset': ('DATASETS', _pannuke, _dataset_item),
     'SemiReasoningDataset': ('DATASETS', _semi_reasoning, _dataset_item),
     'ReasonSegDataset': ('DATASETS', _reasonseg, _dataset_item),
@@ -275,12 +310,16 @@ def test_every_registered_component_has_a_row():
 
 @pytest.fixture(scope='module')
 def ctx(tmp_path_factory, toy_city_root, toy_city_spec):
-    from mmcora.models.mllm import ensure_tiny_llava
     from mmengine.registry import init_default_scope
+
+    from mmcora.models.mllm import ensure_tiny_llava
     init_default_scope('mmseg')
     tmp = tmp_path_factory.mktemp('contract')
-    return dict(tmp=tmp, toy_city_root=toy_city_root, toy_city_spec=toy_city_spec,
-                llava=ensure_tiny_llava(str(tmp / 'tiny-llava')))
+    return dict(
+        tmp=tmp,
+        toy_city_root=toy_city_root,
+        toy_city_spec=toy_city_spec,
+        llava=ensure_tiny_llava(str(tmp / 'tiny-llava')))
 
 
 @pytest.mark.parametrize('name', sorted(ROWS))

@@ -65,8 +65,7 @@ def args_entries(source: str) -> Iterator[Tuple[int, str]]:
                 continue
             if entry_indent is None:
                 entry_indent = indent
-            if indent < entry_indent or (indent == entry_indent
-                                         and SECTION_HEADER.match(text)):
+            if indent < entry_indent or (indent == entry_indent and SECTION_HEADER.match(text)):
                 section_indent = entry_indent = None
             elif indent == entry_indent:
                 yield docstring.lineno + offset, text
@@ -75,8 +74,10 @@ def args_entries(source: str) -> Iterator[Tuple[int, str]]:
 def untyped_entries(path: str) -> List[str]:
     with open(path, encoding='utf-8') as f:
         source = f.read()
-    return [f'{osp.relpath(path, REPO)}:{lineno}: {text[:80]}'
-            for lineno, text in args_entries(source) if not TYPED_ENTRY.match(text)]
+    return [
+        f'{osp.relpath(path, REPO)}:{lineno}: {text[:80]}' for lineno, text in args_entries(source)
+        if not TYPED_ENTRY.match(text)
+    ]
 
 
 def test_args_entries_are_found():

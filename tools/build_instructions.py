@@ -30,8 +30,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--force', action='store_true', help='overwrite an existing output')
     parser.add_argument('--model', default='gpt-4o')
     parser.add_argument('--base-url', help='OpenAI-compatible endpoint (default: OpenAI)')
-    parser.add_argument('--llm-cache', default=osp.expanduser('~/.cache/mmcora/llm'),
-                        help='answers cached by content hash; reruns never pay twice')
+    parser.add_argument(
+        '--llm-cache',
+        default=osp.expanduser('~/.cache/mmcora/llm'),
+        help='answers cached by content hash; reruns never pay twice')
     parser.add_argument('--max-concurrency', type=int, default=4)
     return parser.parse_args()
 
@@ -45,13 +47,21 @@ def main() -> None:
     from mmcora.instructions.llm_writer import LLMInstructionWriter, LLMWriterError
     writer = None
     if not args.offline and os.environ.get('OPENAI_API_KEY'):
-        writer = LLMInstructionWriter(model=args.model, base_url=args.base_url,
-                                      cache_dir=args.llm_cache,
-                                      max_concurrency=args.max_concurrency)
+        writer = LLMInstructionWriter(
+            model=args.model,
+            base_url=args.base_url,
+            cache_dir=args.llm_cache,
+            max_concurrency=args.max_concurrency)
     try:
         summary = build_instruction_set(
-            args.data_root, args.dataset, args.split, args.ann_file, out=out, seed=args.seed,
-            writer=writer, conditional_per_image=args.conditional_per_image)
+            args.data_root,
+            args.dataset,
+            args.split,
+            args.ann_file,
+            out=out,
+            seed=args.seed,
+            writer=writer,
+            conditional_per_image=args.conditional_per_image)
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f'error: {error}')
     except LLMWriterError as error:

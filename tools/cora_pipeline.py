@@ -46,17 +46,20 @@ DEFAULT_TEACHER = osp.join(REPO, 'configs/toy/fcn_r18-tiny_toy-city-1-30.py')
 
 def prepare(what: str, config: str, options: List[str]) -> None:
     """Build what a later step reads: the data sets, or one pretrained toy part."""
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import DATASETS, MODELS
+
     import mmcora  # noqa: F401  registers mmcora's components
     from mmcora.engine import apply_torch_threads
     from mmcora.engine.stages import resolve_refs
-    from mmengine.registry import init_default_scope
-    from mmseg.registry import DATASETS, MODELS
     cfg = load_config(config, options)
     apply_torch_threads(cfg)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     if what == 'data':
-        named = {'labeled_reasoning': cfg.get('labeled_reasoning'),
-                 'val_dataloader.dataset': cfg.val_dataloader.dataset}
+        named = {
+            'labeled_reasoning': cfg.get('labeled_reasoning'),
+            'val_dataloader.dataset': cfg.val_dataloader.dataset
+        }
         for where, dataset in named.items():
             if dataset is not None:
                 built = DATASETS.build(resolve_refs(dataset, cfg, where))
@@ -65,8 +68,10 @@ def prepare(what: str, config: str, options: List[str]) -> None:
         part = cfg.model[{'sam': 'sam', 'llava': 'mllm'}[what]]
         module = MODELS.build(part)
         count = sum(p.numel() for p in module.parameters())
-        print(f'[pipeline] {what}: {type(module).__name__} ready, {count / 1e6:.2f} M '
-              'parameters', flush=True)
+        print(
+            f'[pipeline] {what}: {type(module).__name__} ready, {count / 1e6:.2f} M '
+            'parameters',
+            flush=True)
 
 
 def load_config(path: str, options: List[str]):
@@ -96,13 +101,15 @@ def build_steps(args, cfg, teacher_cfg) -> list:
     cora_iters = sum(int(s['iters']) for s in cfg.train_cfg.stages)
     cora_options = [f'pseudo_labeled.pseudo_dir={pseudo_dir}', *args.cfg_options]
     prepare_cmd = [py, osp.abspath(__file__), 'prepare']
-    steps = [Step('data', [*prepare_cmd, 'data', args.config, '--cfg-options', *cora_options],
-                  describe='toy city and instruction sets')]
+    steps = [
+        Step(
+            'data', [*prepare_cmd, 'data', args.config, '--cfg-options', *cora_options],
+            describe='toy city and instruction sets')
+    ]
 
     def teacher_outputs() -> Dict:
         final = val_entries(teacher_dir, key='mIoU')
-        return dict(checkpoint=teacher_ckpt,
-                    mIoU=final[max(final)]['mIoU'] if final else None)
+        return dict(checkpoint=teacher_ckpt, mIoU=final[max(final)]['mIoU'] if final else None)
 
     def quality_outputs() -> Dict:
         with open(osp.join(work, 'pseudo_quality.json')) as f:
@@ -111,19 +118,34 @@ def build_steps(args, cfg, teacher_cfg) -> list:
 
     img_dir = pseudo.get('data_prefix', {}).get('img_path', 'leftImg8bit/train')
     steps += [
-        Step('teacher', [py, osp.join(TOOLS, 'train.py'), args.teacher, '--work-dir',
-                         teacher_dir, '--resume', '--cfg-options', *seed],
-             needs=['data'], describe=f'{teacher_cfg.model.type} on the labeled partition',
-             outputs=teacher_outputs),
-        Step('pseudo', [py, osp.join(TOOLS, 'export_pseudo_labels.py'), args.teacher,
-                        teacher_ckpt, '--ann-file', pseudo.ann_file, '--data-root',
-                        pseudo.data_root, '--img-dir', img_dir, '--out', pseudo_dir],
-             needs=['teacher'], describe='pseudo-labels of the unlabeled images',
-             outputs=lambda: dict(dir=pseudo_dir)),
-        Step('pseudo_quality', [py, osp.join(TOOLS, 'analysis', 'pseudo_label_quality.py'),
-                                pseudo_dir, '--data-root', pseudo.data_root, '--ann-file',
-                                pseudo.ann_file, '--out', osp.join(work, 'pseudo_quality.json')],
-             needs=['pseudo'], outputs=quality_outputs),
+        Step(
+            'teacher', [
+                py,
+                osp.join(TOOLS, 'train.py'), args.teacher, '--work-dir', teacher_dir, '--resume',
+                '--cfg-options', *seed
+            ],
+            needs=['data'],
+            describe=f'{teacher_cfg.model.type} on the labeled partition',
+            outputs=teacher_outputs),
+        Step(
+            'pseudo', [
+                py,
+                osp.join(TOOLS, 'export_pseudo_labels.py'), args.teacher, teacher_ckpt,
+                '--ann-file', pseudo.ann_file, '--data-root', pseudo.data_root, '--img-dir',
+                img_dir, '--out', pseudo_dir
+            ],
+            needs=['teacher'],
+            describe='pseudo-labels of the unlabeled images',
+            outputs=lambda: dict(dir=pseudo_dir)),
+        Step(
+            'pseudo_quality', [
+                py,
+                osp.join(TOOLS, 'analysis', 'pseudo_label_quality.py'), pseudo_dir, '--data-root',
+                pseudo.data_root, '--ann-file', pseudo.ann_file, '--out',
+                osp.join(work, 'pseudo_quality.json')
+            ],
+            needs=['pseudo'],
+            outputs=quality_outputs),
     ]
     # Listed after the teacher chain: steps start in list order when ready, so with 2 jobs
     # one runs teacher -> pseudo -> quality while the other pretrains SAM, then LLaVA.
@@ -131,22 +153,32 @@ def build_steps(args, cfg, teacher_cfg) -> list:
     for name, key in (('sam', 'sam'), ('llava', 'mllm')):
         if cfg.model[key].get('toy_pretrain') is not None:
             foundation.append(name)
-            steps.append(Step(
-                name, [*prepare_cmd, name, args.config],
-                describe=f'tiny {name.upper() if name == "sam" else "LLaVA"} pretrained on '
-                'the toy foundation corpus (cached by recipe)'))
+            steps.append(
+                Step(
+                    name, [*prepare_cmd, name, args.config],
+                    describe=f'tiny {name.upper() if name == "sam" else "LLaVA"} pretrained on '
+                    'the toy foundation corpus (cached by recipe)'))
     steps += [
-        Step('cora', [py, osp.join(TOOLS, 'train.py'), args.config, '--work-dir', cora_dir,
-                      '--resume', '--cfg-options', *seed, *cora_options],
-             needs=['data', 'pseudo', *foundation],
-             describe=f'CORA, {" + ".join(str(s["iters"]) for s in cfg.train_cfg.stages)} '
-             'iterations', outputs=lambda: dict(checkpoint=latest_checkpoint(cora_dir))),
-        Step('evaluate', [py, osp.join(TOOLS, 'test.py'), args.config,
-                          osp.join(cora_dir, f'iter_{cora_iters}.pth'), '--work-dir', test_dir,
-                          '--show-dir', osp.join(work, 'overlays'), '--cfg-options',
-                          *cora_options],
-             needs=['cora'], describe='final checkpoint on val, overlays with the queries',
-             outputs=lambda: dict(metrics=latest_test_json(test_dir))),
+        Step(
+            'cora', [
+                py,
+                osp.join(TOOLS, 'train.py'), args.config, '--work-dir', cora_dir, '--resume',
+                '--cfg-options', *seed, *cora_options
+            ],
+            needs=['data', 'pseudo', *foundation],
+            describe=f'CORA, {" + ".join(str(s["iters"]) for s in cfg.train_cfg.stages)} '
+            'iterations',
+            outputs=lambda: dict(checkpoint=latest_checkpoint(cora_dir))),
+        Step(
+            'evaluate', [
+                py,
+                osp.join(TOOLS, 'test.py'), args.config,
+                osp.join(cora_dir, f'iter_{cora_iters}.pth'), '--work-dir', test_dir, '--show-dir',
+                osp.join(work, 'overlays'), '--cfg-options', *cora_options
+            ],
+            needs=['cora'],
+            describe='final checkpoint on val, overlays with the queries',
+            outputs=lambda: dict(metrics=latest_test_json(test_dir))),
     ]
     return steps
 
@@ -175,13 +207,18 @@ def report(args, cfg, steps, markers) -> str:
     queries = int(rows[0][1]['reason/num_masks']) if rows[0][1] else 'the'
     miou = 'n/a' if teacher['mIoU'] is None else f'{teacher["mIoU"]:.2f}'
     lines = [
-        f'# CORA pipeline: {osp.basename(args.config)}, seed {args.seed}', '',
-        timing_table(markers, steps), '',
+        f'# CORA pipeline: {osp.basename(args.config)}, seed {args.seed}',
+        '',
+        timing_table(markers, steps),
+        '',
         f'Teacher {osp.basename(args.teacher)}: val mIoU {miou}; its pseudo-labels '
         f'on the unlabeled images: pixel accuracy {quality.get("pixel_accuracy")} %, '
-        f'mIoU {quality.get("miou")}.', '',
-        f'Val cIoU / gIoU (%) on {queries} val queries, overall and per instruction type:', '',
-        metrics_table(rows), '',
+        f'mIoU {quality.get("miou")}.',
+        '',
+        f'Val cIoU / gIoU (%) on {queries} val queries, overall and per instruction type:',
+        '',
+        metrics_table(rows),
+        '',
         f'Overlays with the queries: {osp.join(args.work_dir, "overlays")}',
     ]
     return '\n'.join(lines)
@@ -204,8 +241,11 @@ def main() -> None:
     parser.add_argument('--work-dir', default='work_dirs/cora_pipeline')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--jobs', type=int, default=2, help='steps run at the same time')
-    parser.add_argument('--cfg-options', nargs='+', default=[],
-                        help='key=value overrides of the CORA config (train and test)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        default=[],
+        help='key=value overrides of the CORA config (train and test)')
     args = parser.parse_args()
     from mmcora.apis.pipeline import StepFailed, run_steps
     cfg = load_config(args.config, args.cfg_options)

@@ -22,24 +22,26 @@ from mmengine.dataset import Compose, pseudo_collate
 from mmengine.dist import get_dist_info
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
+from mmseg.registry import MODELS
 
 import mmcora  # noqa: F401  registers mmcora's components and checkpoint fixes
 from mmcora.datasets import read_name_list
 from mmcora.engine import apply_torch_threads, setup_cpu_distributed
 from mmcora.utils import write_png_atomic
-from mmseg.registry import MODELS
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
     parser.add_argument('checkpoint')
-    parser.add_argument('--ann-file', required=True,
-                        help='image list relative to the data root (names without suffix)')
+    parser.add_argument(
+        '--ann-file',
+        required=True,
+        help='image list relative to the data root (names without suffix)')
     parser.add_argument('--out', required=True, help='output directory')
     parser.add_argument('--data-root', help='default: the config\'s test data_root')
-    parser.add_argument('--img-dir', default='leftImg8bit/train',
-                        help='image directory under the data root')
+    parser.add_argument(
+        '--img-dir', default='leftImg8bit/train', help='image directory under the data root')
     parser.add_argument('--img-suffix', help='default: the config\'s test dataset img_suffix')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
@@ -99,8 +101,10 @@ def main() -> None:
         done += 1
         if done % 50 == 0:
             print(f'[rank {rank}] {done} exported, {skipped} skipped', flush=True)
-    print(f'[rank {rank}] exported {done}, skipped {skipped} already done, '
-          f'{time.perf_counter() - start:.1f}s -> {args.out}', flush=True)
+    print(
+        f'[rank {rank}] exported {done}, skipped {skipped} already done, '
+        f'{time.perf_counter() - start:.1f}s -> {args.out}',
+        flush=True)
 
 
 if __name__ == '__main__':

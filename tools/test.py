@@ -7,11 +7,12 @@ import argparse
 import os
 import os.path as osp
 
-import mmcora  # noqa: F401  registers mmcora's components and checkpoint fixes
-from mmcora.engine import apply_torch_threads, setup_cpu_distributed
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
+
+import mmcora  # noqa: F401  registers mmcora's components and checkpoint fixes
+from mmcora.engine import apply_torch_threads, setup_cpu_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -24,15 +25,20 @@ def parse_args() -> argparse.Namespace:
         '--out', type=str, help='the directory to save output prediction for offline evaluation')
     parser.add_argument('--show', action='store_true', help='show prediction results')
     parser.add_argument(
-        '--show-dir', help='directory where painted images will be saved. If specified, '
+        '--show-dir',
+        help='directory where painted images will be saved. If specified, '
         'it will be automatically saved to the work_dir/timestamp/show_dir')
     parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
         help='override some settings in the used config, the key-value pair in xxx=yyy '
         'format will be merged into config file.')
     parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
         help='job launcher')
     parser.add_argument('--tta', action='store_true', help='Test time augmentation')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)

@@ -8,12 +8,13 @@ import logging
 import os
 import os.path as osp
 
-import mmcora  # noqa: F401  registers mmcora's components and checkpoint fixes
-from mmcora.engine import apply_torch_threads, setup_cpu_distributed
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
+
+import mmcora  # noqa: F401  registers mmcora's components and checkpoint fixes
+from mmcora.engine import apply_torch_threads, setup_cpu_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -21,17 +22,25 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument(
-        '--resume', action='store_true', default=False,
+        '--resume',
+        action='store_true',
+        default=False,
         help='resume from the latest checkpoint in the work_dir automatically')
     parser.add_argument(
-        '--amp', action='store_true', default=False,
+        '--amp',
+        action='store_true',
+        default=False,
         help='enable automatic-mixed-precision training (needs a GPU)')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
         help='override some settings in the used config, the key-value pair in xxx=yyy '
         'format will be merged into config file.')
     parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
         help='job launcher')
     # torch.distributed.launch passes --local-rank (torch >= 2.0) or --local_rank.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -57,8 +66,10 @@ def main() -> None:
     if args.amp:
         optim_wrapper = cfg.optim_wrapper.type
         if optim_wrapper == 'AmpOptimWrapper':
-            print_log('AMP training is already enabled in your config.', logger='current',
-                      level=logging.WARNING)
+            print_log(
+                'AMP training is already enabled in your config.',
+                logger='current',
+                level=logging.WARNING)
         else:
             assert optim_wrapper == 'OptimWrapper', (
                 '`--amp` is only supported when the optimizer wrapper type is '

@@ -51,8 +51,9 @@ def inference_pipeline(cfg: Config, model: torch.nn.Module) -> List[dict]:
         raise KeyError('the config has no test_dataloader.dataset.pipeline: the inferencer '
                        'takes its preprocessing from it') from None
     steps = [dict(step) for step in steps if step['type'] not in LOADING_STEPS]
-    expected = dict(SAMResize=('sam.img_size', model.sam.img_size),
-                    CLIPInputs=('mllm.image_size', model.mllm.image_size))
+    expected = dict(
+        SAMResize=('sam.img_size', model.sam.img_size),
+        CLIPInputs=('mllm.image_size', model.mllm.image_size))
     for step in steps:
         if step['type'] in expected and step.get('size') != expected[step['type']][1]:
             key, size = expected[step['type']]
@@ -86,9 +87,12 @@ class ReasoningSegInferencer:
         >>> inferencer.predict(['Segment the bus.'])  # ... and ask many times
     """
 
-    def __init__(self, model: Union[str, Config, torch.nn.Module],
-                 checkpoint: Optional[str] = None, device: Optional[str] = None,
-                 mode: Optional[str] = None, cfg: Union[str, Config, None] = None) -> None:
+    def __init__(self,
+                 model: Union[str, Config, torch.nn.Module],
+                 checkpoint: Optional[str] = None,
+                 device: Optional[str] = None,
+                 mode: Optional[str] = None,
+                 cfg: Union[str, Config, None] = None) -> None:
         init_default_scope('mmseg')
         if isinstance(model, torch.nn.Module):
             if cfg is None:
@@ -141,9 +145,14 @@ class ReasoningSegInferencer:
 
     def _run_pipeline(self, texts: List[str], anchors: List[Optional[np.ndarray]]) -> dict:
         img = self._image
-        packed = self.pipeline(dict(img=img, img_path=self._name, ori_shape=img.shape[:2],
-                                    img_shape=img.shape[:2], queries=queries_of(texts),
-                                    anchor_masks=anchors))
+        packed = self.pipeline(
+            dict(
+                img=img,
+                img_path=self._name,
+                ori_shape=img.shape[:2],
+                img_shape=img.shape[:2],
+                queries=queries_of(texts),
+                anchor_masks=anchors))
         return self.model.data_preprocessor(
             dict(inputs=[packed['inputs']], data_samples=[packed['data_samples']]), False)
 
@@ -166,7 +175,8 @@ class ReasoningSegInferencer:
             self._features = self.model.extract_feat(inputs)
         self._key = key
 
-    def predict(self, queries: Union[str, Sequence[str]],
+    def predict(self,
+                queries: Union[str, Sequence[str]],
                 anchors: Optional[Sequence[Optional[np.ndarray]]] = None,
                 draw: bool = True) -> dict:
         """Segment the set image (:meth:`set_image`) for each query.
@@ -196,12 +206,10 @@ class ReasoningSegInferencer:
             raise ValueError(f'{len(texts)} queries but {len(anchors)} anchors')
         for i, (text, anchor) in enumerate(zip(texts, anchors)):
             if (ANCHOR_PLACEHOLDER in text) != (anchor is not None):
-                raise ValueError(
-                    f'query {i} ({text[:60]!r}) ' +
-                    (f'names {ANCHOR_PLACEHOLDER} but no anchor mask was given: pass '
-                     f'anchors=[...] with an (H, W) bool mask at position {i}'
-                     if anchor is None else
-                     f'has an anchor mask but no {ANCHOR_PLACEHOLDER} to put it in'))
+                raise ValueError(f'query {i} ({text[:60]!r}) ' + (
+                    f'names {ANCHOR_PLACEHOLDER} but no anchor mask was given: pass '
+                    f'anchors=[...] with an (H, W) bool mask at position {i}' if anchor is
+                    None else f'has an anchor mask but no {ANCHOR_PLACEHOLDER} to put it in'))
             if anchor is not None and anchor.shape != img.shape[:2]:
                 raise ValueError(f'anchor {i} is {anchor.shape}, the image is {img.shape[:2]}')
         if not texts:
@@ -209,17 +217,19 @@ class ReasoningSegInferencer:
         else:
             sample = self._run_pipeline(texts, anchors)['data_samples'][0]
             with torch.no_grad():
-                sample = self.model.predict_with_features(*self._features, [sample],
-                                                          mode=self.mode)[0]
+                sample = self.model.predict_with_features(
+                    *self._features, [sample], mode=self.mode)[0]
             result = dict(masks=sample.pred_masks.cpu().numpy(), texts=sample.pred_texts)
         if draw:
             result['visualization'] = (
-                draw_reasoning_masks(img[..., ::-1], result['masks'], texts,
-                                     replies=result['texts'])
+                draw_reasoning_masks(
+                    img[..., ::-1], result['masks'], texts, replies=result['texts'])
                 if texts else np.ascontiguousarray(img[..., ::-1]))
         return result
 
-    def __call__(self, image: ImageType, queries: Union[str, Sequence[str]],
+    def __call__(self,
+                 image: ImageType,
+                 queries: Union[str, Sequence[str]],
                  anchors: Optional[Sequence[Optional[np.ndarray]]] = None,
                  draw: bool = True) -> dict:
         """:meth:`set_image` then :meth:`predict` (the same image is encoded only once).

@@ -96,8 +96,12 @@ class _Running:
         self.log.flush()
         env = {**os.environ, 'PYTHONUNBUFFERED': '1', **step.env}
         self.process = subprocess.Popen(
-            list(step.command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-            text=True, bufsize=1)
+            list(step.command),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            text=True,
+            bufsize=1)
         self.thread = threading.Thread(target=self._copy, args=(show, ), daemon=True)
         self.thread.start()
 
@@ -129,7 +133,9 @@ class _Running:
                 self.process.kill()
 
 
-def run_steps(steps: Sequence[Step], work_dir: str, jobs: int = 2,
+def run_steps(steps: Sequence[Step],
+              work_dir: str,
+              jobs: int = 2,
               show: Pattern = PROGRESS) -> Dict[str, Dict]:
     """Run the steps that have no marker, in parallel where their dependencies allow.
 
@@ -178,9 +184,12 @@ def run_steps(steps: Sequence[Step], work_dir: str, jobs: int = 2,
                                  f'{seconds:.0f} s; its log: {item.log_path}. Run the same '
                                  'command again to continue from where it stopped.')
             outputs = item.step.outputs() if item.step.outputs else {}
-            marker = dict(step=finished, command=list(item.step.command),
-                          seconds=round(seconds, 1), outputs=outputs,
-                          finished=time.strftime('%Y-%m-%d %H:%M:%S'))
+            marker = dict(
+                step=finished,
+                command=list(item.step.command),
+                seconds=round(seconds, 1),
+                outputs=outputs,
+                finished=time.strftime('%Y-%m-%d %H:%M:%S'))
             path = marker_path(work_dir, finished)
             with open(path + '.tmp', 'w') as f:
                 json.dump(marker, f, indent=1)

@@ -37,13 +37,16 @@ class ReasoningSegDataset(BaseDataset):
         **kwargs (dict): ``BaseDataset`` arguments (``pipeline``, ``test_mode``, ...).
     """
 
-    def __init__(self, ann_file: str, data_root: str,
-                 data_prefix: dict = dict(img_path='leftImg8bit/train',
-                                          seg_map_path='gtFine/train'),
+    def __init__(self,
+                 ann_file: str,
+                 data_root: str,
+                 data_prefix: dict = dict(
+                     img_path='leftImg8bit/train', seg_map_path='gtFine/train'),
                  img_suffix: str = '_leftImg8bit.png',
                  seg_map_suffix: str = '_gtFine_labelTrainIds.png',
                  query_types: Optional[Sequence[str]] = None,
-                 build_instructions: Optional[dict] = None, toy_city: Optional[dict] = None,
+                 build_instructions: Optional[dict] = None,
+                 toy_city: Optional[dict] = None,
                  **kwargs) -> None:
         self.img_suffix, self.seg_map_suffix = img_suffix, seg_map_suffix
         self.query_types = tuple(query_types) if query_types else None
@@ -54,8 +57,7 @@ class ReasoningSegDataset(BaseDataset):
             # would meet the others in a different collective); _build skips a built file.
             main_process_first(self._build, data_root, osp.join(data_root, ann_file),
                                build_instructions)
-        super().__init__(ann_file=ann_file, data_root=data_root, data_prefix=data_prefix,
-                         **kwargs)
+        super().__init__(ann_file=ann_file, data_root=data_root, data_prefix=data_prefix, **kwargs)
 
     @staticmethod
     def _build(data_root: str, path: str, arguments: dict) -> None:
@@ -70,22 +72,32 @@ class ReasoningSegDataset(BaseDataset):
         """
         header, records = read_instruction_file(self.ann_file)
         if header.get('engine_version') not in (None, ENGINE_VERSION):
-            print_log(f'{self.ann_file} was made by instruction engine version '
-                      f'{header.get("engine_version")}, this mmcora makes version '
-                      f'{ENGINE_VERSION}: numbers are comparable only with runs on the same '
-                      'file', logger='current', level=logging.WARNING)
+            print_log(
+                f'{self.ann_file} was made by instruction engine version '
+                f'{header.get("engine_version")}, this mmcora makes version '
+                f'{ENGINE_VERSION}: numbers are comparable only with runs on the same '
+                'file',
+                logger='current',
+                level=logging.WARNING)
         self._metainfo.update(classes=tuple(header['classes']), dataset=header['dataset'])
         data_list, missing = [], []
         for record in records:
-            queries = [asdict(q) for q in record.queries
-                       if self.query_types is None or q.type in self.query_types]
+            queries = [
+                asdict(q) for q in record.queries
+                if self.query_types is None or q.type in self.query_types
+            ]
             if not queries:
                 continue
             img = osp.join(self.data_prefix['img_path'], record.image + self.img_suffix)
             seg = osp.join(self.data_prefix['seg_map_path'], record.image + self.seg_map_suffix)
             missing += [p for p in (img, seg) if not osp.isfile(p)]
-            data_list.append(dict(img_path=img, seg_map_path=seg, queries=queries,
-                                  height=record.height, width=record.width))
+            data_list.append(
+                dict(
+                    img_path=img,
+                    seg_map_path=seg,
+                    queries=queries,
+                    height=record.height,
+                    width=record.width))
         if missing:
             raise FileNotFoundError(f'{len(missing)} files named by {self.ann_file} are '
                                     f'missing, first: {missing[0]}')

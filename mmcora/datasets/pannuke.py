@@ -35,12 +35,14 @@ PANNUKE_PALETTE: List[List[int]] = [[0, 0, 0], [230, 25, 75], [60, 180, 75], [0,
                                     [255, 225, 25], [145, 30, 180]]
 PATCH_SIZE = 256
 NUCLEUS_CHANNELS = 5
+# yapf: disable  (yapf puts the continued string at the keys' column)
 _EXPECTED = {
     'images': 'a numeric array N x 256 x 256 x 3 with values 0-255',
     'masks': 'a numeric array N x 256 x 256 x 6 of instance ids (channels 0-4 nuclei, 5 '
              'background)',
     'types': 'a 1-D array of N tissue-type strings',
 }
+# yapf: enable
 _PNG_HEAD = b'\x89PNG\r\n\x1a\n'
 _PNG_TAIL = b'IEND\xaeB`\x82'  # the IEND chunk type and CRC close every complete PNG
 
@@ -55,10 +57,16 @@ class PanNukeDataset(BaseSegDataset):
 
     METAINFO = dict(classes=PANNUKE_CLASSES, palette=PANNUKE_PALETTE)
 
-    def __init__(self, img_suffix: str = '.png', seg_map_suffix: str = '.png',
-                 reduce_zero_label: bool = False, **kwargs) -> None:
-        super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
-                         reduce_zero_label=reduce_zero_label, **kwargs)
+    def __init__(self,
+                 img_suffix: str = '.png',
+                 seg_map_suffix: str = '.png',
+                 reduce_zero_label: bool = False,
+                 **kwargs) -> None:
+        super().__init__(
+            img_suffix=img_suffix,
+            seg_map_suffix=seg_map_suffix,
+            reduce_zero_label=reduce_zero_label,
+            **kwargs)
 
 
 @dataclass
@@ -90,9 +98,11 @@ def sample_name(fold: int, index: int) -> str:
 def fold_file_paths(src: str, fold: int) -> Dict[str, str]:
     """Paths of the official ``images``, ``types`` and ``masks`` files of a fold."""
     base = osp.join(src, f'Fold {fold}')
-    return {'images': osp.join(base, 'images', f'fold{fold}', 'images.npy'),
-            'types': osp.join(base, 'images', f'fold{fold}', 'types.npy'),
-            'masks': osp.join(base, 'masks', f'fold{fold}', 'masks.npy')}
+    return {
+        'images': osp.join(base, 'images', f'fold{fold}', 'images.npy'),
+        'types': osp.join(base, 'images', f'fold{fold}', 'types.npy'),
+        'masks': osp.join(base, 'masks', f'fold{fold}', 'masks.npy')
+    }
 
 
 def _load(path: str, what: str, mmap: bool) -> np.ndarray:
@@ -107,8 +117,8 @@ def _load(path: str, what: str, mmap: bool) -> np.ndarray:
 
 
 def _check(path: str, what: str, array: np.ndarray, shape: Tuple, kinds: str) -> None:
-    shape_ok = array.ndim == len(shape) and all(
-        want is None or want == got for want, got in zip(shape, array.shape))
+    shape_ok = array.ndim == len(shape) and all(want is None or want == got
+                                                for want, got in zip(shape, array.shape))
     if not shape_ok or array.dtype.kind not in kinds:
         raise ValueError(f'{path}: shape {array.shape} dtype {array.dtype}, expected '
                          f'{_EXPECTED[what]}')
@@ -128,11 +138,13 @@ def open_fold(src: str, fold: int) -> FoldArrays:
     _check(paths['masks'], 'masks', masks, (None, PATCH_SIZE, PATCH_SIZE, 6), 'fiu')
     types = _load(paths['types'], 'types', mmap=False)
     _check(paths['types'], 'types', types, (None, ), 'US')
-    counts = {key: len(array) for key, array in
-              (('images', images), ('masks', masks), ('types', types))}
+    counts = {
+        key: len(array)
+        for key, array in (('images', images), ('masks', masks), ('types', types))
+    }
     if len(set(counts.values())) != 1:
-        raise ValueError(f'fold {fold} files disagree on the number of images: ' + ', '.join(
-            f'{paths[key]}: {count}' for key, count in counts.items()))
+        raise ValueError(f'fold {fold} files disagree on the number of images: ' +
+                         ', '.join(f'{paths[key]}: {count}' for key, count in counts.items()))
     tissues = [(t.decode() if isinstance(t, bytes) else str(t)).strip() for t in types]
     return FoldArrays(images=images, masks=masks, tissues=tissues, paths=paths)
 
@@ -186,7 +198,10 @@ def _read_done_label(image_path: str, label_path: str) -> Optional[np.ndarray]:
     return label if label is not None and label.shape == (PATCH_SIZE, PATCH_SIZE) else None
 
 
-def convert_fold(src: str, dst: str, fold: int, chunk_size: int = 32,
+def convert_fold(src: str,
+                 dst: str,
+                 fold: int,
+                 chunk_size: int = 32,
                  progress: Optional[Callable[[int], None]] = None) -> FoldSummary:
     """Convert one fold to PNG images and label maps, resuming where a run left off.
 
@@ -204,8 +219,9 @@ def convert_fold(src: str, dst: str, fold: int, chunk_size: int = 32,
     arrays = open_fold(src, fold)
     names = [sample_name(fold, i) for i in range(len(arrays.tissues))]
     summary = FoldSummary(fold=fold, names=names, tissues=arrays.tissues)
-    write_atomic(osp.join(dst, 'types', f'fold{fold}.txt'), ''.join(
-        f'{name} {tissue}\n' for name, tissue in zip(names, arrays.tissues)).encode())
+    write_atomic(
+        osp.join(dst, 'types', f'fold{fold}.txt'),
+        ''.join(f'{name} {tissue}\n' for name, tissue in zip(names, arrays.tissues)).encode())
     write_name_list(osp.join(dst, 'splits', f'fold{fold}', 'all.txt'), names)
 
     def out(kind: str, index: int) -> str:
@@ -222,8 +238,9 @@ def convert_fold(src: str, dst: str, fold: int, chunk_size: int = 32,
                 _count_labels(summary, label, out('ann_dir', i))
         if todo:
             # Fancy indexing copies just these images out of the memory map.
-            images = images_to_uint8(np.asarray(arrays.images[todo]),
-                                     f"{arrays.paths['images']} (images {todo[0]}-{todo[-1]})")
+            images = images_to_uint8(
+                np.asarray(arrays.images[todo]),
+                f"{arrays.paths['images']} (images {todo[0]}-{todo[-1]})")
             labels = masks_to_labels(np.asarray(arrays.masks[todo]))
             for image, label, i in zip(images, labels, todo):
                 bgr = np.ascontiguousarray(image[..., ::-1])
@@ -237,8 +254,8 @@ def convert_fold(src: str, dst: str, fold: int, chunk_size: int = 32,
     return summary
 
 
-def allocate_labeled_counts(sizes: Dict[str, int], fractions: Dict[str, float] = PARTITIONS
-                            ) -> Dict[str, Dict[str, int]]:
+def allocate_labeled_counts(sizes: Dict[str, int],
+                            fractions: Dict[str, float] = PARTITIONS) -> Dict[str, Dict[str, int]]:
     """Labeled images per tissue for each fraction: stratified, exact totals, nested.
 
     Each tissue gets the floor or the ceiling of ``size * fraction`` (largest remainders get
@@ -263,9 +280,11 @@ def allocate_labeled_counts(sizes: Dict[str, int], fractions: Dict[str, float] =
     return result
 
 
-def stratified_partitions(names: Sequence[str], tissues: Sequence[str], seed: int,
-                          fractions: Dict[str, float] = PARTITIONS
-                          ) -> Dict[str, Tuple[List[str], List[str]]]:
+def stratified_partitions(
+        names: Sequence[str],
+        tissues: Sequence[str],
+        seed: int,
+        fractions: Dict[str, float] = PARTITIONS) -> Dict[str, Tuple[List[str], List[str]]]:
     """Split a training fold into nested labeled/unlabeled partitions stratified by tissue.
 
     Each tissue's images are put in one order drawn from a generator seeded by ``seed`` and
@@ -329,8 +348,9 @@ def packaged_mismatch(fold: int, tissues: Sequence[str]) -> Optional[str]:
     return None
 
 
-def write_fold_partitions(dst: str, fold: int, seed: int = 0
-                          ) -> Dict[str, Tuple[List[str], List[str]]]:
+def write_fold_partitions(dst: str,
+                          fold: int,
+                          seed: int = 0) -> Dict[str, Tuple[List[str], List[str]]]:
     """Write ``splits/fold{k}/<partition>/{labeled,unlabeled}.txt`` from the fold's types."""
     names, tissues = read_tissue_types(osp.join(dst, 'types', f'fold{fold}.txt'))
     parts = stratified_partitions(names, tissues, seed)
@@ -341,10 +361,15 @@ def write_fold_partitions(dst: str, fold: int, seed: int = 0
     return parts
 
 
-def convert_pannuke(src: str, dst: str, folds: Iterable[int] = (1, 2, 3), train_fold: int = 1,
-                    seed: int = 0, chunk_size: int = 32,
-                    progress: Optional[Callable[[int, int, int], None]] = None
-                    ) -> Tuple[Dict[int, FoldSummary], Dict[str, Tuple[List[str], List[str]]]]:
+def convert_pannuke(
+    src: str,
+    dst: str,
+    folds: Iterable[int] = (1, 2, 3),
+    train_fold: int = 1,
+    seed: int = 0,
+    chunk_size: int = 32,
+    progress: Optional[Callable[[int, int, int], None]] = None
+) -> Tuple[Dict[int, FoldSummary], Dict[str, Tuple[List[str], List[str]]]]:
     """Convert folds and write the training fold's partitions.
 
     The training fold need not be among ``folds`` if an earlier run converted it.

@@ -119,7 +119,8 @@ def _draw(canvas: np.ndarray, points: np.ndarray, value: int) -> None:
     cv2.fillPoly(canvas, [points], value)
 
 
-def draw_label_map(polygons: Sequence[Polygon], size: Tuple[int, int],
+def draw_label_map(polygons: Sequence[Polygon],
+                   size: Tuple[int, int],
                    ignore_index: int = 255) -> np.ndarray:
     """One (H, W) uint8 map: 0 background, 1 target, ``ignore_index`` ignore.
 
@@ -216,10 +217,14 @@ class ReasonSegDataset(BaseDataset):
         FileNotFoundError: At load time, on a JSON file without its image, naming it.
     """
 
-    METAINFO = dict(classes=('target',))
+    METAINFO = dict(classes=('target', ))
 
-    def __init__(self, data_root: str, split: str = 'val', all_texts: bool = False,
-                 ignore_index: int = 255, **kwargs) -> None:
+    def __init__(self,
+                 data_root: str,
+                 split: str = 'val',
+                 all_texts: bool = False,
+                 ignore_index: int = 255,
+                 **kwargs) -> None:
         if not 1 < ignore_index < 256:
             raise ValueError(f'ignore_index must be in 2..255 (0 and 1 are background and '
                              f'target), got {ignore_index}')
@@ -237,9 +242,11 @@ class ReasonSegDataset(BaseDataset):
         if not json_paths:
             raise FileNotFoundError(f'no ReasonSeg JSON files in {directory}')
         data_list = [item for item in map(self.parse_file, json_paths) if item is not None]
-        print_log(f'ReasonSeg {self.split}: {len(data_list)} images, '
-                  f'{sum(len(d["queries"]) for d in data_list)} queries '
-                  f'({len(json_paths) - len(data_list)} files skipped)', logger='current')
+        print_log(
+            f'ReasonSeg {self.split}: {len(data_list)} images, '
+            f'{sum(len(d["queries"]) for d in data_list)} queries '
+            f'({len(json_paths) - len(data_list)} files skipped)',
+            logger='current')
         return data_list
 
     def parse_file(self, json_path: str) -> Optional[dict]:
@@ -249,22 +256,37 @@ class ReasonSegDataset(BaseDataset):
         polygons = parse_polygons(anno, json_path)
         texts, is_sentence = instruction_texts(anno, json_path)
         if not any(not is_ignore(label) for label, _ in polygons):
-            print_log(f'{json_path}: no target polygon, skipped', logger='current',
-                      level=logging.WARNING)
+            print_log(
+                f'{json_path}: no target polygon, skipped', logger='current', level=logging.WARNING)
             return None
         size = image_size(anno, img_path, json_path)
         label_map = draw_label_map(polygons, size, self.ignore_index)
         target = label_map == TARGET_VALUE
         if not target.any():
             # LISA still evaluates such a file, with an empty ground truth.
-            print_log(f'{json_path}: the target polygons cover no pixel of the '
-                      f'{size[0]}x{size[1]} image', logger='current', level=logging.WARNING)
+            print_log(
+                f'{json_path}: the target polygons cover no pixel of the '
+                f'{size[0]}x{size[1]} image',
+                logger='current',
+                level=logging.WARNING)
         target_ref = dict(rle=encode_rle(target), bbox=mask_bbox(target))
         kind = 'reasonseg_sentence' if is_sentence else 'reasonseg_phrase'
-        queries = [dict(text=query_text(text, is_sentence), answer=ANSWER, type=kind,
-                        class_id=-1, class_name='target', relation=None, source='reasonseg',
-                        target=target_ref, anchor=None)
-                   for text in (texts if self.all_texts else texts[:1])]
-        return dict(img_path=img_path, seg_map_path=None, queries=queries,
-                    ignore_rle=encode_rle(label_map == self.ignore_index),
-                    height=size[0], width=size[1])
+        queries = [
+            dict(
+                text=query_text(text, is_sentence),
+                answer=ANSWER,
+                type=kind,
+                class_id=-1,
+                class_name='target',
+                relation=None,
+                source='reasonseg',
+                target=target_ref,
+                anchor=None) for text in (texts if self.all_texts else texts[:1])
+        ]
+        return dict(
+            img_path=img_path,
+            seg_map_path=None,
+            queries=queries,
+            ignore_rle=encode_rle(label_map == self.ignore_index),
+            height=size[0],
+            width=size[1])

@@ -58,13 +58,20 @@ class SemiReasoningDataset(BaseDataset):
             or the class and the query bank.
     """
 
-    def __init__(self, ann_file: str, data_root: str, pseudo_dir: str,
+    def __init__(self,
+                 ann_file: str,
+                 data_root: str,
+                 pseudo_dir: str,
                  dataset: str = 'cityscapes',
                  data_prefix: dict = dict(img_path='leftImg8bit/train'),
-                 img_suffix: Optional[str] = None, pseudo_suffix: str = '_pseudo.png',
-                 conf_suffix: Optional[str] = '_conf.png', query_bank: Optional[dict] = None,
-                 num_queries: int = 7, sample_classes: Optional[Sequence[str]] = None,
-                 toy_city: Optional[dict] = None, **kwargs) -> None:
+                 img_suffix: Optional[str] = None,
+                 pseudo_suffix: str = '_pseudo.png',
+                 conf_suffix: Optional[str] = '_conf.png',
+                 query_bank: Optional[dict] = None,
+                 num_queries: int = 7,
+                 sample_classes: Optional[Sequence[str]] = None,
+                 toy_city: Optional[dict] = None,
+                 **kwargs) -> None:
         if dataset not in LAYOUTS:
             raise ValueError(f'dataset must be one of {sorted(LAYOUTS)}, got {dataset!r}')
         layout = LAYOUTS[dataset]
@@ -75,8 +82,9 @@ class SemiReasoningDataset(BaseDataset):
         bank_args = dict(dict(dataset=layout.vocabulary), **(query_bank or {}))
         bank_args['min_queries'] = num_queries
         self.query_bank = QueryBank(**bank_args).banks
-        names = tuple(sample_classes) if sample_classes is not None else tuple(
-            c for c in self.classes if c != 'background')
+        names = tuple(sample_classes) if sample_classes is not None else tuple(c
+                                                                               for c in self.classes
+                                                                               if c != 'background')
         for name in names:
             if name not in self.classes:
                 raise ValueError(f'sample_classes: {name!r} is not a {dataset} class '
@@ -89,8 +97,12 @@ class SemiReasoningDataset(BaseDataset):
         self.sample_class_ids = tuple(self.classes.index(n) for n in names)
         if toy_city is not None:
             main_process_first(ensure_toy_city, data_root, ToyCitySpec(**toy_city))
-        super().__init__(ann_file=ann_file, data_root=data_root, data_prefix=data_prefix,
-                         metainfo=dict(classes=self.classes, dataset=dataset), **kwargs)
+        super().__init__(
+            ann_file=ann_file,
+            data_root=data_root,
+            data_prefix=data_prefix,
+            metainfo=dict(classes=self.classes, dataset=dataset),
+            **kwargs)
         for transform in self.pipeline.transforms:
             drawn = getattr(transform, 'num_queries', num_queries)
             if type(transform).__name__ == 'SamplePseudoQueries' and drawn != num_queries:
@@ -109,8 +121,8 @@ class SemiReasoningDataset(BaseDataset):
             where = f'{self.ann_file} line {line}'
             img = osp.join(self.data_prefix['img_path'], name + self.img_suffix)
             pseudo = osp.join(self.pseudo_dir, name + self.pseudo_suffix)
-            conf = None if self.conf_suffix is None else osp.join(self.pseudo_dir,
-                                                                  name + self.conf_suffix)
+            conf = None if self.conf_suffix is None else osp.join(self.pseudo_dir, name +
+                                                                  self.conf_suffix)
             for path, what in ((img, 'image'), (pseudo, 'pseudo-label'), (conf, 'confidence map')):
                 if path is not None and not osp.isfile(path):
                     raise FileNotFoundError(f'{where}: {what} missing: {path}')
@@ -119,8 +131,13 @@ class SemiReasoningDataset(BaseDataset):
                 if path is not None and _size(path) != shape:
                     raise ValueError(f'{where}: {what} {path} is {_size(path)}, the image '
                                      f'{img} is {shape}')
-            data_list.append(dict(img_path=img, pseudo_path=pseudo, conf_path=conf,
-                                  height=shape[0], width=shape[1]))
+            data_list.append(
+                dict(
+                    img_path=img,
+                    pseudo_path=pseudo,
+                    conf_path=conf,
+                    height=shape[0],
+                    width=shape[1]))
         if not data_list:
             raise ValueError(f'{self.ann_file} lists no images')
         return data_list
@@ -128,7 +145,9 @@ class SemiReasoningDataset(BaseDataset):
     def get_data_info(self, idx: int) -> dict:
         """The item plus what the pipeline's sampling needs (shared, not copied per item)."""
         info = super().get_data_info(idx)
-        info.update(num_classes=len(self.classes), query_bank=self.query_bank,
-                    sample_class_ids=self.sample_class_ids,
-                    sample_class_names=self.sample_class_names)
+        info.update(
+            num_classes=len(self.classes),
+            query_bank=self.query_bank,
+            sample_class_ids=self.sample_class_ids,
+            sample_class_names=self.sample_class_names)
         return info

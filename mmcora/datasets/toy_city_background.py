@@ -25,12 +25,16 @@ def paint_sky_and_ground(c: SceneCanvas, g: StreetGeometry, look: SceneLook,
             family = look.facades[int(rng.integers(len(look.facades)))]
             top = int(g.horizon - h * rng.uniform(0.06, 0.3))
             tex = facade_texture(rng, family, h, w)
-            c.paint(poly_mask(c, [(x, top), (x + bw, top), (x + bw, g.horizon + 1),
-                              (x, g.horizon + 1)]), BUILDING, tex, grain=4)
+            c.paint(
+                poly_mask(c, [(x, top), (x + bw, top), (x + bw, g.horizon + 1),
+                              (x, g.horizon + 1)]),
+                BUILDING,
+                tex,
+                grain=4)
         elif rng.random() < 0.5:  # a tree line between blocks
             crown = c.blank()
-            cv2.ellipse(crown, (x + bw // 2, g.horizon), (bw // 2 + 1, int(h * 0.08) + 1), 0,
-                        180, 360, 1, -1)
+            cv2.ellipse(crown, (x + bw // 2, g.horizon), (bw // 2 + 1, int(h * 0.08) + 1), 0, 180,
+                        360, 1, -1)
             c.paint(crown, VEGETATION, foliage_texture(rng, look.foliage, h, w), grain=10)
         x += bw
     ground = c.blank()
@@ -59,8 +63,13 @@ def paint_walls(c: SceneCanvas, g: StreetGeometry, look: SceneLook,
             def at(d: float, v: float) -> Tuple[float, float]:
                 x = g.vx + side * g.wall_half * d
                 return x, g.horizon + span * d - v * height * d
-            c.paint(poly_mask(c, [at(d0, 0), at(d1, 0), at(d1, 1), at(d0, 1)]), BUILDING,
-                    facade_texture(rng, family, c.h, c.w), grain=5)
+
+            c.paint(
+                poly_mask(
+                    c, [at(d0, 0), at(d1, 0), at(d1, 1), at(d0, 1)]),
+                BUILDING,
+                facade_texture(rng, family, c.h, c.w),
+                grain=5)
             windows = c.blank()
             cols, rows = int(rng.integers(3, 7)), int(rng.integers(3, 7))
             inv0, inv1 = 1 / d0, 1 / d1
@@ -69,18 +78,19 @@ def paint_walls(c: SceneCanvas, g: StreetGeometry, look: SceneLook,
                 b = 1 / (inv0 + (inv1 - inv0) * (i + 0.75) / cols)
                 for j in range(rows):
                     v0, v1 = (j + 0.3) / rows * 0.9, (j + 0.75) / rows * 0.9
-                    cv2.fillPoly(windows, [np.round(np.array(
-                        [at(a, v0), at(b, v0), at(b, v1), at(a, v1)])).astype(np.int32)], 1)
-            c.paint(windows & (c.labels == BUILDING), BUILDING, window_colour(rng, family),
-                    grain=6)
+                    cv2.fillPoly(windows, [
+                        np.round(np.array([at(a, v0), at(b, v0),
+                                           at(b, v1), at(a, v1)])).astype(np.int32)
+                    ], 1)
+            c.paint(windows & (c.labels == BUILDING), BUILDING, window_colour(rng, family), grain=6)
 
 
 def paint_street(c: SceneCanvas, g: StreetGeometry, look: SceneLook,
                  rng: np.random.Generator) -> None:
     """Sidewalks, road, lane markings and sometimes a pedestrian crossing (all road)."""
     h, w = c.h, c.w
-    c.paint(poly_mask(c, g.wedge(g.walk_half)), SIDEWALK, walk_texture(rng, look.walk, h, w),
-            grain=6)
+    c.paint(
+        poly_mask(c, g.wedge(g.walk_half)), SIDEWALK, walk_texture(rng, look.walk, h, w), grain=6)
     road = poly_mask(c, g.wedge(g.road_half))
     c.paint(road, ROAD, road_texture(rng, look.road, h, w), grain=8)
     marks = c.blank()
@@ -93,8 +103,10 @@ def paint_street(c: SceneCanvas, g: StreetGeometry, look: SceneLook,
         band = max(3, int(0.08 * (g.h - g.horizon)))
         lo, hi = g.road_span(y0)
         for x in np.arange(lo, hi, max(4.0, g.road_width(y0) / 10))[::2]:
+            # yapf: disable  (yapf breaks max(2, ...) between its arguments)
             cv2.rectangle(marks, (int(x), y0), (int(x + max(2, g.road_width(y0) / 20)),
                                                 min(h - 1, y0 + band)), 1, -1)
+            # yapf: enable
     c.paint(marks & road, ROAD, look.marking, grain=6)
 
 
@@ -124,8 +136,8 @@ def paint_vegetation_and_poles(c: SceneCanvas, g: StreetGeometry, look: SceneLoo
             for _ in range(int(rng.integers(3, 6))):
                 cx = int(x + rng.uniform(-0.2, 0.2) * rw)
                 cy = int(y - rw * rng.uniform(0.5, 0.8))
-                cv2.ellipse(crown, (cx, cy), (int(0.15 * rw) + 2, int(0.12 * rw) + 2), 0, 0,
-                            360, 1, -1)
+                cv2.ellipse(crown, (cx, cy), (int(0.15 * rw) + 2, int(0.12 * rw) + 2), 0, 0, 360, 1,
+                            -1)
             c.paint(trunk, VEGETATION, jitter(rng, (90, 65, 40)), grain=6)
             c.paint(crown, VEGETATION, leaves, grain=14)
         else:
@@ -154,11 +166,13 @@ def paint_sign(c: SceneCanvas, rng: np.random.Generator, x: int, y: int, r: int)
         cv2.rectangle(face, (x - r, y - r // 2 - 1), (x + r, y + r // 2 + 1), 1, -1)
         cv2.rectangle(inner, (x - r + 2, y - r // 2 + 1), (x + r - 2, y + r // 2 - 1), 1, -1)
     border = (face > 0) & (inner == 0)
-    colours = {'red_circle': ((200, 30, 30), (235, 235, 235)),
-               'blue_circle': ((235, 235, 235), (30, 70, 190)),
-               'warning': ((200, 30, 30), (240, 220, 60)),
-               'yield': ((200, 30, 30), (240, 240, 240)),
-               'blue_rect': ((235, 235, 235), (30, 70, 190)),
-               'green_rect': ((235, 235, 235), (30, 120, 60))}[style]
+    colours = {
+        'red_circle': ((200, 30, 30), (235, 235, 235)),
+        'blue_circle': ((235, 235, 235), (30, 70, 190)),
+        'warning': ((200, 30, 30), (240, 220, 60)),
+        'yield': ((200, 30, 30), (240, 240, 240)),
+        'blue_rect': ((235, 235, 235), (30, 70, 190)),
+        'green_rect': ((235, 235, 235), (30, 120, 60))
+    }[style]
     c.paint(face, SIGN, jitter(rng, colours[1], 10), grain=5)
     c.paint(border, SIGN, jitter(rng, colours[0], 10), grain=5)

@@ -13,9 +13,23 @@ PERSON, RIDER, CAR, TRUCK, BUS, BICYCLE = 11, 12, 13, 14, 15, 18
 VOID = 255
 THING_CLASSES = (PERSON, RIDER, CAR, TRUCK, BUS, BICYCLE)
 # Cityscapes labelIds of the trainIds used here; void is the ego vehicle (labelId 1).
-LABEL_IDS = {ROAD: 7, SIDEWALK: 8, BUILDING: 11, POLE: 17, SIGN: 20, VEGETATION: 21,
-             TERRAIN: 22, SKY: 23, PERSON: 24, RIDER: 25, CAR: 26, TRUCK: 27, BUS: 28,
-             BICYCLE: 33, VOID: 1}
+LABEL_IDS = {
+    ROAD: 7,
+    SIDEWALK: 8,
+    BUILDING: 11,
+    POLE: 17,
+    SIGN: 20,
+    VEGETATION: 21,
+    TERRAIN: 22,
+    SKY: 23,
+    PERSON: 24,
+    RIDER: 25,
+    CAR: 26,
+    TRUCK: 27,
+    BUS: 28,
+    BICYCLE: 33,
+    VOID: 1
+}
 
 Box = Tuple[int, int, int, int]  # x0, y0, x1, y1 (inclusive-exclusive)
 
@@ -40,7 +54,11 @@ class SceneCanvas:
     def blank(self) -> np.ndarray:
         return np.zeros((self.h, self.w), np.uint8)
 
-    def paint(self, mask: np.ndarray, train_id: int, colour, grain: float = 8.0,
+    def paint(self,
+              mask: np.ndarray,
+              train_id: int,
+              colour,
+              grain: float = 8.0,
               instance: int = 0) -> None:
         """Paint ``colour`` (RGB or an (h, w, 3) texture) with pixel grain where mask > 0."""
         sel = mask > 0
@@ -60,8 +78,8 @@ class SceneCanvas:
     def is_free(self, train_id: int, box: Box, margin: int = 2) -> bool:
         """Whether ``box`` keeps ``margin`` pixels from every reserved box of its class."""
         x0, y0, x1, y1 = box
-        return not any(other == train_id and not (x1 + margin <= a0 or a1 + margin <= x0 or
-                                                  y1 + margin <= b0 or b1 + margin <= y0)
+        return not any(other == train_id and not (x1 + margin <= a0 or a1 + margin <= x0 or y1 +
+                                                  margin <= b0 or b1 + margin <= y0)
                        for other, (a0, b0, a1, b1) in self.reserved)
 
 
@@ -95,8 +113,8 @@ class StreetGeometry:
         return self.vx - d, self.vx + d
 
     def wedge(self, half: float) -> np.ndarray:
-        return np.array([[self.vx, self.horizon], [self.vx - half, self.h],
-                         [self.vx + half, self.h]], np.int32)
+        return np.array(
+            [[self.vx, self.horizon], [self.vx - half, self.h], [self.vx + half, self.h]], np.int32)
 
     def nearness(self) -> np.ndarray:
         """(h, w) depth map for the fog: 0 above the horizon, rising to 1 at the bottom."""
@@ -116,5 +134,5 @@ def sidewalk_x(g: StreetGeometry, rng: np.random.Generator, y: int, width: float
     """Left edge of a ``width``-wide object on the ``side`` sidewalk (-1 left, 1 right)."""
     lo, hi = g.walk_span(y)
     r_lo, r_hi = g.road_span(y)
-    return (rng.uniform(lo, max(lo, r_lo - width)) if side < 0 else
-            rng.uniform(r_hi, max(r_hi, hi - width)))
+    return (rng.uniform(lo, max(lo, r_lo -
+                                width)) if side < 0 else rng.uniform(r_hi, max(r_hi, hi - width)))

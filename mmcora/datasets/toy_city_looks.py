@@ -46,7 +46,10 @@ def flat(colour: Sequence[float], h: int, w: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(colour, np.float32), (h, w, 3)).copy()
 
 
-def grid_lines(texture: np.ndarray, colour: Sequence[float], step_y: int, step_x: int,
+def grid_lines(texture: np.ndarray,
+               colour: Sequence[float],
+               step_y: int,
+               step_x: int,
                stagger: bool = False) -> np.ndarray:
     """Draw mortar or seam lines every ``step_y`` rows and ``step_x`` columns (in place)."""
     h, w = texture.shape[:2]
@@ -61,9 +64,12 @@ def grid_lines(texture: np.ndarray, colour: Sequence[float], step_y: int, step_x
 def sky_texture(rng: np.random.Generator, family: str, h: int, w: int) -> np.ndarray:
     rows = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
     top, low = {
-        'clear': ((60, 110, 200), (175, 205, 235)), 'overcast': ((150, 150, 160), (200, 200, 205)),
-        'sunset': ((70, 60, 130), (240, 150, 80)), 'dusk': ((20, 25, 55), (80, 75, 110)),
-        'hazy': ((190, 190, 180), (215, 210, 195))}[family]
+        'clear': ((60, 110, 200), (175, 205, 235)),
+        'overcast': ((150, 150, 160), (200, 200, 205)),
+        'sunset': ((70, 60, 130), (240, 150, 80)),
+        'dusk': ((20, 25, 55), (80, 75, 110)),
+        'hazy': ((190, 190, 180), (215, 210, 195))
+    }[family]
     sky = jitter(rng, top) * (1 - rows) + jitter(rng, low) * rows
     clouds = np.clip(smooth_noise(rng, h, w, 4), 0, 1)[..., None]
     cloud_colour = {'dusk': 60, 'sunset': 200}.get(family, 225)
@@ -86,8 +92,9 @@ def facade_texture(rng: np.random.Generator, family: str, h: int, w: int) -> np.
                          int(rng.integers(4, 8)))
     elif family == 'plaster':
         hue = rng.uniform(0, 180)
-        pastel = cv2.cvtColor(np.uint8([[[hue, rng.uniform(40, 110), rng.uniform(190, 240)]]]),
-                              cv2.COLOR_HSV2RGB)[0, 0]
+        pastel = cv2.cvtColor(
+            np.uint8([[[hue, rng.uniform(40, 110), rng.uniform(190, 240)]]]), cv2.COLOR_HSV2RGB)[0,
+                                                                                                 0]
         tex = flat(pastel, h, w) + 10 * smooth_noise(rng, h, w, 6)[..., None]
     elif family == 'stone':
         tex = flat(jitter(rng, (165, 150, 125), 20), h, w)
@@ -104,8 +111,13 @@ def window_colour(rng: np.random.Generator, family: str) -> np.ndarray:
 
 
 def road_texture(rng: np.random.Generator, family: str, h: int, w: int) -> np.ndarray:
-    base = {'asphalt': (75, 75, 80), 'faded': (125, 123, 120), 'cobble': (110, 95, 85),
-            'wet': (45, 48, 55), 'red': (115, 80, 75)}[family]
+    base = {
+        'asphalt': (75, 75, 80),
+        'faded': (125, 123, 120),
+        'cobble': (110, 95, 85),
+        'wet': (45, 48, 55),
+        'red': (115, 80, 75)
+    }[family]
     tex = flat(jitter(rng, base, 10), h, w) + 12 * smooth_noise(rng, h, w, 20)[..., None]
     if family == 'cobble':
         tex = grid_lines(tex, tex[0, 0] * 0.7, 3, 4, stagger=True)
@@ -115,17 +127,25 @@ def road_texture(rng: np.random.Generator, family: str, h: int, w: int) -> np.nd
 
 
 def walk_texture(rng: np.random.Generator, family: str, h: int, w: int) -> np.ndarray:
-    base = {'grey_tiles': (170, 170, 165), 'pavers': (165, 105, 90), 'concrete': (190, 180, 160),
-            'slabs': (115, 115, 118)}[family]
+    base = {
+        'grey_tiles': (170, 170, 165),
+        'pavers': (165, 105, 90),
+        'concrete': (190, 180, 160),
+        'slabs': (115, 115, 118)
+    }[family]
     tex = flat(jitter(rng, base, 12), h, w)
     step = int(rng.integers(4, 9))
-    return grid_lines(tex, tex[0, 0] * 0.78, step, step + int(rng.integers(0, 4)),
-                      stagger=family == 'pavers')
+    return grid_lines(
+        tex, tex[0, 0] * 0.78, step, step + int(rng.integers(0, 4)), stagger=family == 'pavers')
 
 
 def terrain_texture(rng: np.random.Generator, family: str, h: int, w: int) -> np.ndarray:
-    base = {'grass': (95, 135, 60), 'dry': (170, 150, 90), 'dirt': (120, 95, 70),
-            'gravel': (145, 138, 128)}[family]
+    base = {
+        'grass': (95, 135, 60),
+        'dry': (170, 150, 90),
+        'dirt': (120, 95, 70),
+        'gravel': (145, 138, 128)
+    }[family]
     tex = flat(jitter(rng, base, 15), h, w) + 30 * smooth_noise(rng, h, w, 12)[..., None]
     if family == 'gravel':
         tex += rng.normal(0, 18, (h, w, 1))
@@ -133,8 +153,12 @@ def terrain_texture(rng: np.random.Generator, family: str, h: int, w: int) -> np
 
 
 def foliage_texture(rng: np.random.Generator, family: str, h: int, w: int) -> np.ndarray:
-    base = {'summer': (55, 110, 40), 'dark': (30, 65, 40), 'autumn': (185, 105, 35),
-            'blossom': (200, 150, 170)}[family]
+    base = {
+        'summer': (55, 110, 40),
+        'dark': (30, 65, 40),
+        'autumn': (185, 105, 35),
+        'blossom': (200, 150, 170)
+    }[family]
     return flat(jitter(rng, base, 15), h, w) + 40 * smooth_noise(rng, h, w, 40)[..., None]
 
 
@@ -158,27 +182,34 @@ class SceneLook:
 
     @classmethod
     def draw(cls, rng: np.random.Generator) -> 'SceneLook':
+
         def pick(options):
             return options[int(rng.integers(len(options)))]
+
         sky = pick(SKY_FAMILIES)
         count = int(rng.integers(2, 4))
-        facades = [FACADE_FAMILIES[i] for i in rng.choice(len(FACADE_FAMILIES), count,
-                                                          replace=False)]
+        facades = [
+            FACADE_FAMILIES[i] for i in rng.choice(len(FACADE_FAMILIES), count, replace=False)
+        ]
         dark = sky == 'dusk'
         return cls(
-            sky=sky, facades=facades, road=pick(ROAD_FAMILIES), walk=pick(WALK_FAMILIES),
-            terrain=pick(TERRAIN_FAMILIES), foliage=pick(FOLIAGE_FAMILIES),
+            sky=sky,
+            facades=facades,
+            road=pick(ROAD_FAMILIES),
+            walk=pick(WALK_FAMILIES),
+            terrain=pick(TERRAIN_FAMILIES),
+            foliage=pick(FOLIAGE_FAMILIES),
             pole=jitter(rng, pick(POLE_COLOURS), 10),
             marking=jitter(rng, (230, 230, 220) if rng.random() < 0.7 else (225, 190, 40), 10),
             brightness=rng.uniform(0.55, 0.8) if dark else rng.uniform(0.8, 1.2),
             cast=rng.uniform(0.88, 1.12, 3).astype(np.float32),
             contrast=rng.uniform(0.8, 1.2),
-            fog=rng.uniform(0.2, 0.5) if sky in ('hazy', 'overcast') and rng.random() < 0.5
-            else 0.0,
-            noise=rng.uniform(2, 8), blur=bool(rng.random() < 0.25))
+            fog=rng.uniform(0.2, 0.5)
+            if sky in ('hazy', 'overcast') and rng.random() < 0.5 else 0.0,
+            noise=rng.uniform(2, 8),
+            blur=bool(rng.random() < 0.25))
 
-    def finish(self, rng: np.random.Generator, image: np.ndarray,
-               depth: np.ndarray) -> np.ndarray:
+    def finish(self, rng: np.random.Generator, image: np.ndarray, depth: np.ndarray) -> np.ndarray:
         """Light, fog (stronger far away), noise and blur; float RGB -> uint8 RGB.
 
         Args:

@@ -19,8 +19,8 @@ import numpy as np
 from .toy_city_background import (paint_sky_and_ground, paint_street, paint_vegetation_and_poles,
                                   paint_walls)
 from .toy_city_canvas import (BICYCLE, BUILDING, BUS, CAR, LABEL_IDS, PERSON, POLE, RIDER, ROAD,
-                              SIDEWALK, SIGN, SKY, TERRAIN, THING_CLASSES, TRUCK, VEGETATION,
-                              VOID, SceneCanvas, StreetGeometry)
+                              SIDEWALK, SIGN, SKY, TERRAIN, THING_CLASSES, TRUCK, VEGETATION, VOID,
+                              SceneCanvas, StreetGeometry)
 from .toy_city_looks import SceneLook
 from .toy_city_things import paint_things
 
@@ -33,14 +33,14 @@ def paint_ego_hood(c: SceneCanvas, rng: np.random.Generator) -> None:
     c.paint(hood, VOID, [35, 35, 40], grain=4)
 
 
-def draw_street_and_look(rng: np.random.Generator, h: int, w: int
-                         ) -> Tuple[StreetGeometry, SceneLook]:
+def draw_street_and_look(rng: np.random.Generator, h: int,
+                         w: int) -> Tuple[StreetGeometry, SceneLook]:
     """The first draws of a scene: its ground plane, then its appearance."""
     return StreetGeometry(rng, h, w), SceneLook.draw(rng)
 
 
-def render_scene(rng: np.random.Generator, h: int, w: int
-                 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def render_scene(rng: np.random.Generator, h: int,
+                 w: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Render one scene.
 
     Returns:
@@ -58,6 +58,8 @@ def render_scene(rng: np.random.Generator, h: int, w: int
     return look.finish(rng, c.image, g.nearness()), c.labels, c.instances
 
 
-__all__ = ['render_scene', 'draw_street_and_look', 'LABEL_IDS', 'THING_CLASSES', 'ROAD', 'SIDEWALK', 'BUILDING', 'POLE',
-           'SIGN', 'VEGETATION', 'TERRAIN', 'SKY', 'PERSON', 'RIDER', 'CAR', 'TRUCK', 'BUS',
-           'BICYCLE', 'VOID']
+__all__ = [
+    'render_scene', 'draw_street_and_look', 'LABEL_IDS', 'THING_CLASSES', 'ROAD', 'SIDEWALK',
+    'BUILDING', 'POLE', 'SIGN', 'VEGETATION', 'TERRAIN', 'SKY', 'PERSON', 'RIDER', 'CAR', 'TRUCK',
+    'BUS', 'BICYCLE', 'VOID'
+]

@@ -16,12 +16,23 @@ from .toy_city_canvas import (BICYCLE, BUS, CAR, PERSON, RIDER, TRUCK, Box, Scen
 from .toy_city_looks import CAR_COLOURS, SKIN_TONES, jitter
 
 # (width, height) of each class as fractions of the road width at its ground row.
-SIZES = {CAR: ((0.22, 0.3), (0.16, 0.2)), TRUCK: ((0.28, 0.34), (0.32, 0.4)),
-         BUS: ((0.3, 0.36), (0.32, 0.38)), PERSON: ((0.08, 0.1), (0.22, 0.27)),
-         RIDER: ((0.18, 0.22), (0.28, 0.32)), BICYCLE: ((0.18, 0.22), (0.09, 0.11))}
+SIZES = {
+    CAR: ((0.22, 0.3), (0.16, 0.2)),
+    TRUCK: ((0.28, 0.34), (0.32, 0.4)),
+    BUS: ((0.3, 0.36), (0.32, 0.38)),
+    PERSON: ((0.08, 0.1), (0.22, 0.27)),
+    RIDER: ((0.18, 0.22), (0.28, 0.32)),
+    BICYCLE: ((0.18, 0.22), (0.09, 0.11))
+}
 # Nearness range (0 horizon, 1 bottom row) of each class's ground contact.
-DEPTHS = {CAR: (0.15, 1.0), TRUCK: (0.2, 0.9), BUS: (0.2, 0.9), PERSON: (0.3, 1.0),
-          RIDER: (0.3, 0.95), BICYCLE: (0.3, 1.0)}
+DEPTHS = {
+    CAR: (0.15, 1.0),
+    TRUCK: (0.2, 0.9),
+    BUS: (0.2, 0.9),
+    PERSON: (0.3, 1.0),
+    RIDER: (0.3, 0.95),
+    BICYCLE: (0.3, 1.0)
+}
 Plan = Tuple[int, int, Box]  # ground row, class, box
 
 
@@ -37,9 +48,11 @@ def paint_vehicle(c: SceneCanvas, rng: np.random.Generator, box: Box, train_id: 
     """Rear view: body (cabin for cars), windows, wheels, tail lights, plate."""
     x0, y0, x1, y1 = box
     bw, bh = x1 - x0, y1 - y0
+    # yapf: disable  (yapf breaks a colour tuple in two)
     palette = CAR_COLOURS if train_id == CAR else (
         ((225, 225, 220), (180, 120, 40), (60, 90, 60), (40, 60, 120), (150, 30, 30))
         if train_id == TRUCK else ((230, 190, 30), (190, 40, 40), (40, 90, 170), (220, 220, 225)))
+    # yapf: enable
     colour = jitter(rng, palette[int(rng.integers(len(palette)))], 15)
     body = c.blank()
     wheel_h = max(1, bh // 8)
@@ -47,8 +60,10 @@ def paint_vehicle(c: SceneCanvas, rng: np.random.Generator, box: Box, train_id: 
     cv2.rectangle(body, (x0, cabin), (x1 - 1, y1 - wheel_h), 1, -1)
     if train_id == CAR:
         inset = int(bw * rng.uniform(0.12, 0.22))
-        cv2.fillPoly(body, [np.array([[x0 + inset // 2, cabin], [x1 - 1 - inset // 2, cabin],
-                                      [x1 - 1 - inset, y0], [x0 + inset, y0]], np.int32)], 1)
+        cv2.fillPoly(body, [
+            np.array([[x0 + inset // 2, cabin], [x1 - 1 - inset // 2, cabin], [x1 - 1 - inset, y0],
+                      [x0 + inset, y0]], np.int32)
+        ], 1)
     wheels = c.blank()
     ww = max(2, bw // 6)
     for wx in (x0, x1 - ww):
@@ -57,8 +72,8 @@ def paint_vehicle(c: SceneCanvas, rng: np.random.Generator, box: Box, train_id: 
     c.paint(wheels, train_id, jitter(rng, (25, 25, 25), 5), grain=4, instance=inst)
     glass = c.blank()
     if train_id == CAR:
-        cv2.rectangle(glass, (x0 + bw // 4, y0 + max(1, bh // 10)), (x1 - bw // 4, cabin - 1),
-                      1, -1)
+        cv2.rectangle(glass, (x0 + bw // 4, y0 + max(1, bh // 10)), (x1 - bw // 4, cabin - 1), 1,
+                      -1)
     elif train_id == BUS:
         cv2.rectangle(glass, (x0 + 1, y0 + bh // 8), (x1 - 2, y0 + int(bh * 0.45)), 1, -1)
     else:  # truck: a small cab window high on a cargo box
@@ -76,8 +91,15 @@ def paint_vehicle(c: SceneCanvas, rng: np.random.Generator, box: Box, train_id: 
     c.paint(plate & body, train_id, (225, 225, 215), grain=4, instance=inst)
 
 
-def paint_person(c: SceneCanvas, rng: np.random.Generator, x: int, y: int, width: int,
-                 height: int, train_id: int, inst: int, seated: bool = False) -> None:
+def paint_person(c: SceneCanvas,
+                 rng: np.random.Generator,
+                 x: int,
+                 y: int,
+                 width: int,
+                 height: int,
+                 train_id: int,
+                 inst: int,
+                 seated: bool = False) -> None:
     """A person with feet at (x, y) (or, seated, the hips): head, torso, arms, legs."""
     mask, top = c.blank(), c.blank()
     u = max(2, width // 2)  # half the torso width
@@ -91,17 +113,24 @@ def paint_person(c: SceneCanvas, rng: np.random.Generator, x: int, y: int, width
     stride = int(u * rng.uniform(0.2, 1.4))
     for sign in (-1, 1):  # arms swing with the stride
         cv2.line(top, (x + sign * u, torso_top + 1),
-                 (x + sign * (u + stride // 2), torso_top + int(0.6 * (hips - torso_top))),
-                 1, limb)
+                 (x + sign * (u + stride // 2), torso_top + int(0.6 * (hips - torso_top))), 1, limb)
     legs = c.blank()
     if not seated:
         for sign in (-1, 1):
             cv2.line(legs, (x + sign * (u // 2), hips), (x + sign * stride, y - 1), 1, limb)
-    c.paint(mask | top | legs, train_id, jitter(rng, rng.uniform(20, 230, 3), 5), grain=10,
-            instance=inst)
+    c.paint(
+        mask | top | legs,
+        train_id,
+        jitter(rng, rng.uniform(20, 230, 3), 5),
+        grain=10,
+        instance=inst)
     c.paint(legs, train_id, jitter(rng, rng.uniform(20, 200, 3), 5), grain=8, instance=inst)
-    c.paint(mask, train_id, jitter(rng, SKIN_TONES[int(rng.integers(len(SKIN_TONES)))], 10),
-            grain=6, instance=inst)
+    c.paint(
+        mask,
+        train_id,
+        jitter(rng, SKIN_TONES[int(rng.integers(len(SKIN_TONES)))], 10),
+        grain=6,
+        instance=inst)
 
 
 def paint_bicycle(c: SceneCanvas, rng: np.random.Generator, box: Box, inst: int) -> None:
@@ -140,8 +169,8 @@ def _free_box(c: SceneCanvas, g: StreetGeometry, rng: np.random.Generator, train
 
 
 def _touching(g: StreetGeometry, rng: np.random.Generator, train_id: int, count: int,
-              start: Callable[[int, int], float], spacing: Tuple[float, float],
-              recede: bool) -> List[Plan]:
+              start: Callable[[int, int],
+                              float], spacing: Tuple[float, float], recede: bool) -> List[Plan]:
     """``count`` objects of one class that touch: a receding row or a side-by-side group."""
     y = g.row(rng.uniform(max(0.45, DEPTHS[train_id][0]), DEPTHS[train_id][1]))
     bw, bh = object_size(g, rng, train_id, y)
@@ -172,23 +201,32 @@ def plan_things(c: SceneCanvas, g: StreetGeometry, rng: np.random.Generator) -> 
         def curb(y: int, bw: int) -> float:
             lo, hi = g.road_span(y)
             return lo + 1 if side < 0 else hi - bw - 1
+
         plans += _touching(g, rng, CAR, int(rng.integers(2, 5)), curb, (0, 0), recede=True)
     for _ in range(int(rng.integers(0, 3))):  # groups of two to four people
         group_side = -1 if rng.random() < 0.5 else 1
-        plans += _touching(g, rng, PERSON, int(rng.integers(2, 5)),
-                           lambda y, bw, s=group_side: sidewalk_x(g, rng, y, 3 * bw, s),
-                           (0.55, 0.95), recede=False)
+        plans += _touching(
+            g,
+            rng,
+            PERSON,
+            int(rng.integers(2, 5)),
+            lambda y, bw, s=group_side: sidewalk_x(g, rng, y, 3 * bw, s), (0.55, 0.95),
+            recede=False)
     if rng.random() < 0.4:  # a bicycle rack
-        plans += _touching(g, rng, BICYCLE, int(rng.integers(2, 4)),
-                           lambda y, bw: sidewalk_x(g, rng, y, 2 * bw, -side),
-                           (0.5, 0.8), recede=False)
+        plans += _touching(
+            g,
+            rng,
+            BICYCLE,
+            int(rng.integers(2, 4)),
+            lambda y, bw: sidewalk_x(g, rng, y, 2 * bw, -side), (0.5, 0.8),
+            recede=False)
     for _, train_id, box in plans:
         c.reserved.append((train_id, box))
-    singles = ([(CAR, True)] * int(rng.integers(1, 4)) + [(TRUCK, True)] * int(rng.random() < 0.4)
-               + [(BUS, True)] * int(rng.random() < 0.35)
-               + [(PERSON, False)] * int(rng.integers(1, 4))
-               + [(RIDER, True)] * int(rng.integers(0, 3))
-               + [(BICYCLE, False)] * int(rng.integers(0, 2)))
+    singles = ([(CAR, True)] * int(rng.integers(1, 4)) + [(TRUCK, True)] * int(rng.random() < 0.4) +
+               [(BUS, True)] * int(rng.random() < 0.35) +
+               [(PERSON, False)] * int(rng.integers(1, 4)) +
+               [(RIDER, True)] * int(rng.integers(0, 3)) +
+               [(BICYCLE, False)] * int(rng.integers(0, 2)))
     for train_id, on_road in singles:
         box = _free_box(c, g, rng, train_id, on_road)
         if box is not None:
@@ -213,5 +251,12 @@ def paint_things(c: SceneCanvas, g: StreetGeometry, rng: np.random.Generator) ->
         else:  # a rider seated on a bicycle of its own
             bike = (x0, y1 - int(0.35 * (y1 - y0)), x1, y1)
             paint_bicycle(c, rng, bike, c.new_instance(BICYCLE))
-            paint_person(c, rng, (x0 + x1) // 2, bike[1] + 1, max(3, (x1 - x0) // 3),
-                         int((y1 - y0) * 0.7), RIDER, c.new_instance(RIDER), seated=True)
+            paint_person(
+                c,
+                rng, (x0 + x1) // 2,
+                bike[1] + 1,
+                max(3, (x1 - x0) // 3),
+                int((y1 - y0) * 0.7),
+                RIDER,
+                c.new_instance(RIDER),
+                seated=True)

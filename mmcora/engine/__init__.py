@@ -3,11 +3,11 @@ from .hooks import DataFilesCheckHook
 from .random_state import RandomStateHook
 from .safe_checkpoint import UnsafeCheckpointError, install_checkpoint_loaders, load_checkpoint_file
 from .stages import CORAStagedTrainLoop
-from .token_bank_hook import TokenBankHook, gather_rows
 from .threads import apply_torch_threads
+from .token_bank_hook import TokenBankHook, gather_rows
 
 __all__ = [
-    'CORAStagedTrainLoop', 'DataFilesCheckHook', 'RandomStateHook', 'TokenBankHook', 'gather_rows', 'UnsafeCheckpointError', 'apply_torch_threads',
-    'install_checkpoint_loaders',
+    'CORAStagedTrainLoop', 'DataFilesCheckHook', 'RandomStateHook', 'TokenBankHook', 'gather_rows',
+    'UnsafeCheckpointError', 'apply_torch_threads', 'install_checkpoint_loaders',
     'load_checkpoint_file', 'setup_cpu_distributed'
 ]

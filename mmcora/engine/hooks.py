@@ -43,8 +43,8 @@ def missing_files(dataset) -> List[Tuple[int, str]]:
 def describe_missing(dataset, missing: List[Tuple[int, str]]) -> str:
     index, path = missing[0]
     ann_file = getattr(dataset, 'ann_file', '') or ''
-    where = (f'{ann_file} line {index + 1}' if osp.isfile(ann_file)
-             else f'{type(dataset).__name__} sample {index}')
+    where = (f'{ann_file} line {index + 1}'
+             if osp.isfile(ann_file) else f'{type(dataset).__name__} sample {index}')
     return (f'{len(missing)} files listed by {ann_file or type(dataset).__name__} are missing; '
             f'first: {where} -> {path}')
 
@@ -89,9 +89,11 @@ class DataFilesCheckHook(Hook):
         """The datasets of the stages with their own data that have iterations left (a
         dataset's own checks, such as ``SemiReasoningDataset``'s, run when it is built)."""
         stages, boundaries = getattr(loop, 'stages', ()), getattr(loop, 'boundaries', ())
-        return [DATASETS.build(copy.deepcopy(stage['dataloader']['dataset']))
-                for stage, (first, end) in zip(stages, boundaries)
-                if stage['dataloader'] is not None and end > max(first, loop.iter)]
+        return [
+            DATASETS.build(copy.deepcopy(stage['dataloader']['dataset']))
+            for stage, (first, end) in zip(stages, boundaries)
+            if stage['dataloader'] is not None and end > max(first, loop.iter)
+        ]
 
 
 __all__ = ['DataFilesCheckHook', 'leaf_datasets', 'missing_files']

@@ -13,9 +13,10 @@ def random_states() -> dict:
     """The main process's random states, as tensors and numbers only (checkpoints load with
     ``weights_only=True``)."""
     name, keys, pos, has_gauss, cached = np.random.get_state()
-    states = dict(python=random.getstate(),
-                  numpy=(name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached),
-                  torch=torch.get_rng_state())
+    states = dict(
+        python=random.getstate(),
+        numpy=(name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached),
+        torch=torch.get_rng_state())
     if torch.cuda.is_available():
         states['cuda'] = torch.cuda.get_rng_state_all()
     return states

@@ -83,8 +83,10 @@ def load_checkpoint_file(filename: str, map_location: Union[str, Callable, None]
             unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(filename)
         except Exception:  # legacy (non-zip) files cannot be inspected
             unsafe = [str(error).splitlines()[0]]
-        allowed = {f'{g.__module__}.{g.__qualname__}' for g in SAFE_CHECKPOINT_GLOBALS
-                   if not isinstance(g, tuple)}
+        allowed = {
+            f'{g.__module__}.{g.__qualname__}'
+            for g in SAFE_CHECKPOINT_GLOBALS if not isinstance(g, tuple)
+        }
         unsafe = [name for name in unsafe if name not in allowed] or unsafe
         raise UnsafeCheckpointError(
             f'refusing to load {filename}: it contains pickled objects that are neither '
@@ -120,5 +122,5 @@ def _load_http(filename: str, map_location: Union[str, Callable, None] = None) -
 def install_checkpoint_loaders() -> None:
     """Route mmengine's local and http(s) checkpoint loading through the safe loader."""
     CheckpointLoader.register_scheme(prefixes='', loader=_load_local, force=True)
-    CheckpointLoader.register_scheme(prefixes=('http://', 'https://'), loader=_load_http,
-                                     force=True)
+    CheckpointLoader.register_scheme(
+        prefixes=('http://', 'https://'), loader=_load_http, force=True)

@@ -33,6 +33,7 @@ def resolve_refs(config, root, where: str = 'train_cfg.stages'):
     Raises:
         KeyError: A reference to a key the config does not have, naming where it was.
     """
+
     def lookup(name, at):
         if name not in root:
             raise KeyError(f'{at}: {name!r} names no top-level entry of the config')
@@ -52,9 +53,11 @@ def resolve_refs(config, root, where: str = 'train_cfg.stages'):
             if 'dataset' in node and node.get('type') in (None, ) + DATASET_WRAPPERS:
                 node['dataset'] = resolve(node['dataset'], f'{at}.dataset')
             if isinstance(node.get('datasets'), (list, tuple)):
-                node['datasets'] = [resolve(d, f'{at}.datasets[{i}]')
-                                    for i, d in enumerate(node['datasets'])]
+                node['datasets'] = [
+                    resolve(d, f'{at}.datasets[{i}]') for i, d in enumerate(node['datasets'])
+                ]
         return node
+
     return resolve(config, where)
 
 
@@ -86,8 +89,13 @@ class CORAStagedTrainLoop(IterBasedTrainLoop):
             table per stage reads them).
     """
 
-    def __init__(self, runner, dataloader: Union[DataLoader, Dict], stages: Sequence[dict],
-                 max_iters: Optional[int] = None, val_begin: int = 1, val_interval: int = 1000,
+    def __init__(self,
+                 runner,
+                 dataloader: Union[DataLoader, Dict],
+                 stages: Sequence[dict],
+                 max_iters: Optional[int] = None,
+                 val_begin: int = 1,
+                 val_interval: int = 1000,
                  dynamic_intervals: Optional[List[Tuple[int, int]]] = None,
                  val_at_stage_ends: bool = True) -> None:
         self.stages = [self._check_stage(i, s) for i, s in enumerate(stages)]
@@ -121,8 +129,8 @@ class CORAStagedTrainLoop(IterBasedTrainLoop):
         if int(stage['iters']) != stage['iters'] or stage['iters'] < 0:
             raise ValueError(f'train_cfg.stages[{index}] ({stage["name"]}): iters must be a '
                              f'non-negative integer, got {stage["iters"]!r}')
-        return dict(name=stage['name'], iters=int(stage['iters']),
-                    dataloader=stage.get('dataloader'))
+        return dict(
+            name=stage['name'], iters=int(stage['iters']), dataloader=stage.get('dataloader'))
 
     @property
     def boundaries(self) -> List[Tuple[int, int]]:
@@ -155,13 +163,16 @@ class CORAStagedTrainLoop(IterBasedTrainLoop):
             # resumed run, so resuming inside the stage repeats the same batches.
             config = copy.deepcopy(stage['dataloader'] or self._train_dataloader_cfg)
             del self.dataloader_iterator  # releases the previous stage's workers
-            self.dataloader_iterator = _InfiniteDataloaderIterator(self.runner.build_dataloader(
-                config, seed=self.runner.seed,
-                diff_rank_seed=self.runner._randomness_cfg.get('diff_rank_seed', False)))
+            self.dataloader_iterator = _InfiniteDataloaderIterator(
+                self.runner.build_dataloader(
+                    config,
+                    seed=self.runner.seed,
+                    diff_rank_seed=self.runner._randomness_cfg.get('diff_rank_seed', False)))
         done = self._iter - first
-        print_log(f'stage {index + 1}/{len(self.stages)} "{stage["name"]}": iterations '
-                  f'{first + 1}-{end}' + (f', advancing its data {done} steps (resume)'
-                                          if done else ''), logger='current')
+        print_log(
+            f'stage {index + 1}/{len(self.stages)} "{stage["name"]}": iterations '
+            f'{first + 1}-{end}' + (f', advancing its data {done} steps (resume)' if done else ''),
+            logger='current')
         for _ in range(done):
             next(self.dataloader_iterator)
         self.stage_index = index
@@ -171,8 +182,8 @@ class CORAStagedTrainLoop(IterBasedTrainLoop):
             model.enter_stage(stage['name'])
 
     def _at_stage_end(self) -> bool:
-        return self.val_at_stage_ends and any(
-            end == self._iter for first, end in self.boundaries if end > first)
+        return self.val_at_stage_ends and any(end == self._iter
+                                              for first, end in self.boundaries if end > first)
 
     def run(self):
         """Train every stage in turn (hooks and validation as ``IterBasedTrainLoop``)."""
@@ -189,8 +200,8 @@ class CORAStagedTrainLoop(IterBasedTrainLoop):
             self.run_iter(data_batch)
             self._decide_current_val_interval()
             if (self.runner.val_loop is not None and self._iter >= self.val_begin
-                    and (self._iter % self.val_interval == 0
-                         or self._iter == self._max_iters or self._at_stage_end())):
+                    and (self._iter % self.val_interval == 0 or self._iter == self._max_iters
+                         or self._at_stage_end())):
                 self.runner.val_loop.run()
         self.runner.call_hook('after_train_epoch')
         self.runner.call_hook('after_train')

@@ -30,7 +30,9 @@ def apply_torch_threads(cfg: Config) -> None:
     if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
         raise ValueError(f'env_cfg.torch_num_threads must be a positive integer, got {threads!r}')
     if os.environ.get('OMP_NUM_THREADS'):
-        print_log(f'OMP_NUM_THREADS={os.environ["OMP_NUM_THREADS"]} is set: it wins over '
-                  f'env_cfg.torch_num_threads={threads}', logger='current')
+        print_log(
+            f'OMP_NUM_THREADS={os.environ["OMP_NUM_THREADS"]} is set: it wins over '
+            f'env_cfg.torch_num_threads={threads}',
+            logger='current')
         return
     torch.set_num_threads(threads)

@@ -51,15 +51,18 @@ class TokenBankHook(Hook):
                              f'with loss_token), got {type(model).__name__} without one: '
                              'remove the hook or configure loss_token and token_bank')
 
-    def after_train_iter(self, runner, batch_idx: int, data_batch: Optional[dict] = None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx: int,
+                         data_batch: Optional[dict] = None,
                          outputs: Optional[dict] = None) -> None:
         model = self._model(runner)
         bank = model.token_bank
         update = model.pop_bank_update()
         if update is None:  # every rank still takes part in the gather
             device = bank.tokens.device
-            update = (torch.zeros((0, bank.tokens.shape[-1]), device=device),
-                      torch.zeros(0, dtype=torch.long, device=device))
+            update = (torch.zeros((0, bank.tokens.shape[-1]),
+                                  device=device), torch.zeros(0, dtype=torch.long, device=device))
         bank.push(*gather_rows(*update))
         # fraction of the bank's slots that hold a token
         runner.message_hub.update_scalar(

@@ -11,9 +11,8 @@ import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
-from prettytable import PrettyTable
-
 from mmseg.registry import METRICS
+from prettytable import PrettyTable
 
 
 class MaskRecord(NamedTuple):
@@ -118,18 +117,25 @@ class ReasoningIoUMetric(BaseMetric):
             if self.output_dir is not None:
                 self._save(sample, pred, name)
             intersections, unions = self.intersect_and_union(pred, gt, self.ignore_index)
-            self.results.append(tuple(
-                MaskRecord(i, u, str(q['type']), str(q['class_name']))
-                for i, u, q in zip(intersections, unions, queries)))
+            self.results.append(
+                tuple(
+                    MaskRecord(i, u, str(q['type']), str(q['class_name']))
+                    for i, u, q in zip(intersections, unions, queries)))
 
     def _save(self, sample: dict, pred: torch.Tensor, name: str) -> None:
         stem = osp.splitext(osp.basename(name))[0]
         for i, mask in enumerate(pred):
-            mmcv.imwrite(mask.to(torch.uint8).cpu().numpy() * 255,
-                         osp.join(self.output_dir, f'{stem}_q{i}.png'))
+            mmcv.imwrite(
+                mask.to(torch.uint8).cpu().numpy() * 255,
+                osp.join(self.output_dir, f'{stem}_q{i}.png'))
         with open(osp.join(self.output_dir, f'{stem}.json'), 'w', encoding='utf-8') as f:
-            json.dump(dict(img_path=name, queries=[q.get('text') for q in sample['queries']],
-                           replies=sample.get('pred_texts')), f, indent=1)
+            json.dump(
+                dict(
+                    img_path=name,
+                    queries=[q.get('text') for q in sample['queries']],
+                    replies=sample.get('pred_texts')),
+                f,
+                indent=1)
 
     def _validated_inputs(self, sample: dict,
                           name: str) -> Tuple[torch.Tensor, torch.Tensor, List[dict]]:
@@ -204,8 +210,10 @@ class ReasoningIoUMetric(BaseMetric):
         """
         records = [MaskRecord(*record) for image in results for record in image]
         if not records:
-            print_log(f'{self.__class__.__name__}: no masks were evaluated', logger='current',
-                      level=logging.WARNING)
+            print_log(
+                f'{self.__class__.__name__}: no masks were evaluated',
+                logger='current',
+                level=logging.WARNING)
         metrics: Dict[str, float] = OrderedDict()
         metrics['cIoU'], metrics['gIoU'] = self._ciou_giou(records)
         metrics['num_masks'] = len(records)
@@ -233,8 +241,7 @@ class ReasoningIoUMetric(BaseMetric):
         unions = np.array([r.union for r in records], dtype=np.float64)
         total_union = unions.sum()
         ciou = intersections.sum() / total_union if total_union > 0 else 0.0
-        per_mask = np.divide(intersections, unions, out=np.ones_like(unions),
-                             where=unions > 0)
+        per_mask = np.divide(intersections, unions, out=np.ones_like(unions), where=unions > 0)
         return round(float(ciou) * 100, 2), round(float(per_mask.mean()) * 100, 2)
 
     def _class_order(self) -> Optional[List[str]]:

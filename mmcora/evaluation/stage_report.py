@@ -69,8 +69,8 @@ def metrics_table(rows: Sequence[Tuple[str, Optional[Dict[str, float]]]],
     return '\n'.join(lines)
 
 
-def stage_rows(work_dir: str, stages: Sequence[dict]
-               ) -> List[Tuple[str, Optional[Dict[str, float]]]]:
+def stage_rows(work_dir: str,
+               stages: Sequence[dict]) -> List[Tuple[str, Optional[Dict[str, float]]]]:
     """One ``(label, metrics)`` per stage: the validation at the stage's last iteration."""
     entries = val_entries(work_dir)
     return [(f'after stage {i} {name} (iteration {end})', entries.get(end))

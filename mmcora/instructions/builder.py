@@ -44,16 +44,24 @@ class DatasetLayout:
 
 
 LAYOUTS: Dict[str, DatasetLayout] = {
-    'cityscapes': DatasetLayout(
-        'leftImg8bit/{split}', '_leftImg8bit.png', 'gtFine/{split}', '_gtFine_labelTrainIds.png',
-        CITYSCAPES_CLASSES, GROUND_THINGS + ('pole', 'traffic light', 'traffic sign'),
-        GROUND_THINGS + ('pole',), 'cityscapes',
+    'cityscapes':
+    DatasetLayout(
+        'leftImg8bit/{split}',
+        '_leftImg8bit.png',
+        'gtFine/{split}',
+        '_gtFine_labelTrainIds.png',
+        CITYSCAPES_CLASSES,
+        GROUND_THINGS + ('pole', 'traffic light', 'traffic sign'),
+        GROUND_THINGS + ('pole', ),
+        'cityscapes',
         # Cityscapes' classes with instances (hasInstances in cityscapesscripts' labels).
-        instance_suffix='_gtFine_instanceIds.png', instance_classes=GROUND_THINGS),
+        instance_suffix='_gtFine_instanceIds.png',
+        instance_classes=GROUND_THINGS),
     # Names carry the fold (fold1/fold1_0000), so the directories take no split. Nuclei lie
     # in the section plane: no ground contact, hence no in-front-of/behind relations.
-    'pannuke': DatasetLayout('img_dir', '.png', 'ann_dir', '.png', PANNUKE_CLASSES,
-                             PANNUKE_CLASSES[1:], (), 'pannuke'),
+    'pannuke':
+    DatasetLayout('img_dir', '.png', 'ann_dir', '.png', PANNUKE_CLASSES, PANNUKE_CLASSES[1:], (),
+                  'pannuke'),
 }
 
 
@@ -97,8 +105,7 @@ def default_output(data_root: str, ann_file: str) -> str:
 def _llm_requests(engine: InstructionEngine, drafts: Sequence[Draft], label_map: np.ndarray,
                   image: str, image_path: str) -> List[Tuple[int, object]]:
     """(draft index, request) for the drafts the LLM writer words."""
-    from .llm_writer import (AttributeRequest, ConditionalRequest, ObjectInfo,
-                             mask_to_polygons)
+    from .llm_writer import AttributeRequest, ConditionalRequest, ObjectInfo, mask_to_polygons
 
     def info(class_id: int, mask: np.ndarray) -> ObjectInfo:
         return ObjectInfo(engine.class_names[class_id], tuple(mask_bbox(mask)),
@@ -111,20 +118,30 @@ def _llm_requests(engine: InstructionEngine, drafts: Sequence[Draft], label_map:
         item = f'{image}#{index}:{draft.type}:{name}'
         if draft.type == 'attribute':
             if not regions:
-                regions = {c: info(c, label_map == c) for c in np.unique(label_map).tolist()
-                           if c < len(engine.class_names)}
+                regions = {
+                    c: info(c, label_map == c)
+                    for c in np.unique(label_map).tolist() if c < len(engine.class_names)
+                }
             others = [region for c, region in regions.items() if c != draft.class_id]
-            requests.append((index, AttributeRequest(item, image_path, regions[draft.class_id],
-                                                     engine.vocabulary[name][0], others)))
+            requests.append((index,
+                             AttributeRequest(item, image_path, regions[draft.class_id],
+                                              engine.vocabulary[name][0], others)))
         elif draft.type == 'conditional':
-            requests.append((index, ConditionalRequest(
-                item, image_path, info(draft.class_id, draft.target.mask),
-                info(draft.anchor.class_id, draft.anchor.mask), draft.relation)))
+            requests.append((index,
+                             ConditionalRequest(item, image_path,
+                                                info(draft.class_id, draft.target.mask),
+                                                info(draft.anchor.class_id, draft.anchor.mask),
+                                                draft.relation)))
     return requests
 
 
-def build_instruction_set(data_root: str, dataset: str, split: str, ann_file: str,
-                          out: Optional[str] = None, seed: int = 0, writer=None,
+def build_instruction_set(data_root: str,
+                          dataset: str,
+                          split: str,
+                          ann_file: str,
+                          out: Optional[str] = None,
+                          seed: int = 0,
+                          writer=None,
                           **engine_kwargs) -> dict:
     """Write the instruction file of one split and return a summary.
 
@@ -151,10 +168,15 @@ def build_instruction_set(data_root: str, dataset: str, split: str, ann_file: st
     if missing:
         raise FileNotFoundError(f'{len(missing)} label maps listed in {ann_file} are missing, '
                                 f'first: {missing[0]}')
-    engine = InstructionEngine(layout.classes, VOCABULARIES[layout.vocabulary],
-                               layout.object_classes, layout.ground_classes,
-                               instance_classes=layout.instance_classes, seed=seed,
-                               display_names=DISPLAY_NAMES[layout.vocabulary], **engine_kwargs)
+    engine = InstructionEngine(
+        layout.classes,
+        VOCABULARIES[layout.vocabulary],
+        layout.object_classes,
+        layout.ground_classes,
+        instance_classes=layout.instance_classes,
+        seed=seed,
+        display_names=DISPLAY_NAMES[layout.vocabulary],
+        **engine_kwargs)
     start = time.perf_counter()
     records, pending, with_instances = [], [], 0
     for name, (image_path, seg_path) in zip(names, paths):
@@ -167,38 +189,51 @@ def build_instruction_set(data_root: str, dataset: str, split: str, ann_file: st
         if writer is not None:
             for index, request in _llm_requests(engine, drafts, label_map, name, image_path):
                 pending.append((len(records), index, drafts[index], request))
-        records.append(ImageInstructions(name, int(label_map.shape[0]),
-                                         int(label_map.shape[1]), queries))
+        records.append(
+            ImageInstructions(name, int(label_map.shape[0]), int(label_map.shape[1]), queries))
     if pending:
         results = writer.write([request for *_, request in pending])
         for (record, index, draft, _), result in zip(pending, results):
             query = records[record].queries[index]
             if draft.type == 'attribute':
-                records[record].queries[index] = engine.to_query(
-                    draft, result.question, query.answer, 'gpt-4o')
+                records[record].queries[index] = engine.to_query(draft, result.question,
+                                                                 query.answer, 'gpt-4o')
             else:
-                records[record].queries[index] = engine.to_query(
-                    draft, result.question, result.answer, 'gpt-4o')
+                records[record].queries[index] = engine.to_query(draft, result.question,
+                                                                 result.answer, 'gpt-4o')
     for record in records:
         engine.count(record)
     out = out or default_output(data_root, ann_file)
-    header = make_header(dataset, split, layout.classes, ann_file=ann_file, seed=seed,
-                         writer='gpt-4o' if writer is not None else 'builtin',
-                         engine_version=ENGINE_VERSION,
-                         engine=engine.settings(), images_with_instance_maps=with_instances)
+    header = make_header(
+        dataset,
+        split,
+        layout.classes,
+        ann_file=ann_file,
+        seed=seed,
+        writer='gpt-4o' if writer is not None else 'builtin',
+        engine_version=ENGINE_VERSION,
+        engine=engine.settings(),
+        images_with_instance_maps=with_instances)
     write_instruction_file(out, header, records)
     stats = engine.stats
-    summary = dict(out=out, images=stats.images, queries=dict(stats.queries),
-                   images_with_instance_maps=with_instances,
-                   ambiguous_pairs=stats.ambiguous_pairs,
-                   targets_without_relation=stats.targets_without_relation,
-                   seconds=round(time.perf_counter() - start, 2))
+    summary = dict(
+        out=out,
+        images=stats.images,
+        queries=dict(stats.queries),
+        images_with_instance_maps=with_instances,
+        ambiguous_pairs=stats.ambiguous_pairs,
+        targets_without_relation=stats.targets_without_relation,
+        seconds=round(time.perf_counter() - start, 2))
     objects = (f'objects from instance maps in {with_instances} of {len(records)} images'
                if layout.instance_suffix else 'objects from connected components')
-    print_log(f'instructions for {len(records)} images of {ann_file} -> {out}: '
-              f'{summary["queries"]} ({objects}) in {summary["seconds"]}s', logger='current')
+    print_log(
+        f'instructions for {len(records)} images of {ann_file} -> {out}: '
+        f'{summary["queries"]} ({objects}) in {summary["seconds"]}s',
+        logger='current')
     return summary
 
 
-__all__ = ['LAYOUTS', 'DatasetLayout', 'build_instruction_set', 'default_output',
-           'load_instance_map', 'load_label_map']
+__all__ = [
+    'LAYOUTS', 'DatasetLayout', 'build_instruction_set', 'default_output', 'load_instance_map',
+    'load_label_map'
+]

@@ -18,7 +18,6 @@ from .records import ImageInstructions, ObjectRef, Query
 from .relations import RelationRules, unique_relations
 from .vocabulary import ANSWERS, render_text
 
-
 # Bump when a change of the engine changes the instructions it makes for the same inputs.
 # 3: objects of instance classes come from the instance map where the data has one.
 # 4: classes are named by their display names (PanNuke's "dead cells"; Cityscapes unchanged).
@@ -39,8 +38,8 @@ class Draft:
 class EngineStats:
     """Counts over the images an engine has processed."""
     images: int = 0
-    queries: Dict[str, int] = field(default_factory=lambda: dict.fromkeys(
-        ('semantic', 'attribute', 'conditional'), 0))
+    queries: Dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(('semantic', 'attribute', 'conditional'), 0))
     ambiguous_pairs: int = 0
     targets_without_relation: int = 0
 
@@ -77,14 +76,20 @@ class InstructionEngine:
             records keep labels.
     """
 
-    def __init__(self, class_names: Sequence[str], vocabulary: Dict[str, Tuple[str, str]],
-                 object_classes: Sequence[str], ground_classes: Sequence[str] = (),
+    def __init__(self,
+                 class_names: Sequence[str],
+                 vocabulary: Dict[str, Tuple[str, str]],
+                 object_classes: Sequence[str],
+                 ground_classes: Sequence[str] = (),
                  instance_classes: Sequence[str] = (),
                  mounted_classes: Sequence[str] = ('rider', ),
                  mount_classes: Sequence[str] = ('bicycle', 'motorcycle'),
-                 seed: int = 0, min_object_area: float = 4e-4, min_object_side: float = 0.03,
+                 seed: int = 0,
+                 min_object_area: float = 4e-4,
+                 min_object_side: float = 0.03,
                  min_class_area: float = 1e-3,
-                 conditional_per_image: int = 4, same_class_anchor: bool = True,
+                 conditional_per_image: int = 4,
+                 same_class_anchor: bool = True,
                  ignore_index: int = 255,
                  display_names: Optional[Dict[str, Tuple[str, str]]] = None) -> None:
         self.class_names = list(class_names)
@@ -97,8 +102,7 @@ class InstructionEngine:
         self.instance_ids = [self.class_names.index(n) for n in instance_classes]
         self.rules = RelationRules(
             frozenset(self.class_names.index(n) for n in ground_classes),
-            frozenset(self.class_names.index(n) for n in mounted_classes
-                      if n in self.class_names),
+            frozenset(self.class_names.index(n) for n in mounted_classes if n in self.class_names),
             frozenset(self.class_names.index(n) for n in mount_classes if n in self.class_names))
         self.seed = seed
         self.min_object_area = min_object_area
@@ -112,16 +116,20 @@ class InstructionEngine:
 
     def settings(self) -> dict:
         """The parameters that shape the instructions (recorded in instruction files)."""
-        return dict(min_object_area=self.min_object_area, min_object_side=self.min_object_side,
-                    min_class_area=self.min_class_area,
-                    conditional_per_image=self.conditional_per_image,
-                    same_class_anchor=self.same_class_anchor)
+        return dict(
+            min_object_area=self.min_object_area,
+            min_object_side=self.min_object_side,
+            min_class_area=self.min_class_area,
+            conditional_per_image=self.conditional_per_image,
+            same_class_anchor=self.same_class_anchor)
 
     def rng_for(self, image: str) -> np.random.Generator:
         return np.random.default_rng([self.seed, zlib.crc32(image.encode('utf-8'))])
 
-    def draft(self, image: str, label_map: np.ndarray, instance_map: Optional[np.ndarray] = None
-              ) -> Tuple[List[Draft], List[SceneObject]]:
+    def draft(self,
+              image: str,
+              label_map: np.ndarray,
+              instance_map: Optional[np.ndarray] = None) -> Tuple[List[Draft], List[SceneObject]]:
         """Decide the instructions of one image.
 
         Args:
@@ -154,8 +162,10 @@ class InstructionEngine:
             if len(drafts) >= self.conditional_per_image:
                 break
             target = objects[t]
-            anchors = [objects[a] for a in rng.permutation(len(objects)) if a != t and
-                       (self.same_class_anchor or objects[a].class_id != target.class_id)]
+            anchors = [
+                objects[a] for a in rng.permutation(len(objects))
+                if a != t and (self.same_class_anchor or objects[a].class_id != target.class_id)
+            ]
             for anchor in anchors:
                 relations = unique_relations(target, anchor, objects, self.rules)
                 if relations:
@@ -181,11 +191,16 @@ class InstructionEngine:
         return self.to_query(draft, text, answer, 'builtin')
 
     def to_query(self, draft: Draft, text: str, answer: str, source: str) -> Query:
-        return Query(type=draft.type, text=text, answer=answer, class_id=draft.class_id,
-                     class_name=self.class_names[draft.class_id],
-                     target=self.object_ref(draft.target) if draft.target else None,
-                     anchor=self.object_ref(draft.anchor) if draft.anchor else None,
-                     relation=draft.relation, source=source)
+        return Query(
+            type=draft.type,
+            text=text,
+            answer=answer,
+            class_id=draft.class_id,
+            class_name=self.class_names[draft.class_id],
+            target=self.object_ref(draft.target) if draft.target else None,
+            anchor=self.object_ref(draft.anchor) if draft.anchor else None,
+            relation=draft.relation,
+            source=source)
 
     def count(self, record: ImageInstructions) -> None:
         self.stats.images += 1

@@ -111,14 +111,20 @@ def format_object(name: str, bbox: Sequence[int], polygons: Sequence[Sequence[Po
     """
     scale, width, height = image.scale, image.width, image.height
     x0, y0, x1, y1 = bbox
-    box = [min(width, max(0, math.floor(x0 * scale))), min(height, max(0, math.floor(y0 * scale))),
-           min(width, max(0, math.ceil(x1 * scale))), min(height, max(0, math.ceil(y1 * scale)))]
+    box = [
+        min(width, max(0, math.floor(x0 * scale))),
+        min(height, max(0, math.floor(y0 * scale))),
+        min(width, max(0, math.ceil(x1 * scale))),
+        min(height, max(0, math.ceil(y1 * scale)))
+    ]
     outlines = []
     for polygon in polygons:
         points: List[List[int]] = []
         for x, y in polygon:
-            point = [min(width - 1, max(0, round(x * scale))),
-                     min(height - 1, max(0, round(y * scale)))]
+            point = [
+                min(width - 1, max(0, round(x * scale))),
+                min(height - 1, max(0, round(y * scale)))
+            ]
             if not points or points[-1] != point:
                 points.append(point)
         if len({tuple(p) for p in points}) >= 3:  # tiny outlines collapse; the box remains
@@ -142,8 +148,8 @@ def mask_to_polygons(mask: np.ndarray, max_points: int = 32) -> List[List[Point]
         Polygons as ``(x, y)`` pixel points, largest area first; outlines with fewer than
         3 points or zero area (lines, single pixels) are dropped.
     """
-    contours, _ = cv2.findContours(np.asarray(mask, dtype=bool).astype(np.uint8),
-                                   cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    contours, _ = cv2.findContours(
+        np.asarray(mask, dtype=bool).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     found = []
     for contour in contours:
         epsilon = 0.005 * cv2.arcLength(contour, True)
@@ -197,62 +203,112 @@ def encode_image(path: str, max_side: int) -> EncodedImage:
     if not ok:
         raise ValueError(f'cannot encode image {path}')
     url = 'data:image/jpeg;base64,' + base64.b64encode(encoded.tobytes()).decode('ascii')
-    return EncodedImage(hashlib.sha256(data).hexdigest(), image.shape[1], image.shape[0], scale,
-                        url)
+    return EncodedImage(
+        hashlib.sha256(data).hexdigest(), image.shape[1], image.shape[0], scale, url)
 
 
 def attribute_prompt(width: int, height: int, name: str, target: str, hint: str,
                      others: List[str]) -> str:
     """The user text of an attribute request (objects already formatted)."""
-    return ATTRIBUTE_TASK.format(width=width, height=height, name=name, target=target,
-                                 hint=hint or '(none)',
-                                 others='\n'.join(others) if others else '(none)')
+    return ATTRIBUTE_TASK.format(
+        width=width,
+        height=height,
+        name=name,
+        target=target,
+        hint=hint or '(none)',
+        others='\n'.join(others) if others else '(none)')
 
 
 def conditional_prompt(width: int, height: int, name: str, target: str, anchor_name: str,
                        anchor: str, relation: str) -> str:
     """The user text of a conditional request (objects already formatted)."""
     return CONDITIONAL_TASK.format(
-        width=width, height=height, name=name, target=target, anchor_name=anchor_name,
-        anchor=anchor, relation=relation, phrase=RELATION_PHRASES[relation],
-        placeholder=ANCHOR_PLACEHOLDER, seg=SEG_TOKEN)
+        width=width,
+        height=height,
+        name=name,
+        target=target,
+        anchor_name=anchor_name,
+        anchor=anchor,
+        relation=relation,
+        phrase=RELATION_PHRASES[relation],
+        placeholder=ANCHOR_PLACEHOLDER,
+        seg=SEG_TOKEN)
 
 
 def messages(user_text: str, image_url: str) -> List[Dict[str, Any]]:
     """Chat messages: the system prompt, then the task text with the image."""
-    return [{'role': 'system', 'content': SYSTEM_PROMPT},
-            {'role': 'user', 'content': [
-                {'type': 'text', 'text': user_text},
-                {'type': 'image_url', 'image_url': {'url': image_url, 'detail': 'high'}}]}]
+    return [{
+        'role': 'system',
+        'content': SYSTEM_PROMPT
+    }, {
+        'role':
+        'user',
+        'content': [{
+            'type': 'text',
+            'text': user_text
+        }, {
+            'type': 'image_url',
+            'image_url': {
+                'url': image_url,
+                'detail': 'high'
+            }
+        }]
+    }]
 
 
 def _schema(name: str, properties: Dict[str, Any]) -> Dict[str, Any]:
     # Strict structured output: the API itself then rejects missing or extra keys; our own
     # validation in llm_writer.py still runs, for servers that ignore the schema.
-    return {'type': 'json_schema',
-            'json_schema': {'name': name, 'strict': True,
-                            'schema': {'type': 'object', 'properties': properties,
-                                       'required': sorted(properties),
-                                       'additionalProperties': False}}}
+    return {
+        'type': 'json_schema',
+        'json_schema': {
+            'name': name,
+            'strict': True,
+            'schema': {
+                'type': 'object',
+                'properties': properties,
+                'required': sorted(properties),
+                'additionalProperties': False
+            }
+        }
+    }
 
 
 def attribute_response_format() -> Dict[str, Any]:
     """``response_format`` of an attribute request."""
-    return _schema('attribute_instruction',
-                   {'description': {'type': 'string'}, 'question': {'type': 'string'}})
+    return _schema('attribute_instruction', {
+        'description': {
+            'type': 'string'
+        },
+        'question': {
+            'type': 'string'
+        }
+    })
 
 
 def conditional_response_format(relation: str) -> Dict[str, Any]:
     """``response_format`` of a conditional request; the relation is fixed by an enum."""
-    return _schema('conditional_instruction',
-                   {'question': {'type': 'string'}, 'answer': {'type': 'string'},
-                    'relation': {'type': 'string', 'enum': [relation]}})
+    return _schema(
+        'conditional_instruction', {
+            'question': {
+                'type': 'string'
+            },
+            'answer': {
+                'type': 'string'
+            },
+            'relation': {
+                'type': 'string',
+                'enum': [relation]
+            }
+        })
 
 
 def request_params(response_format: Dict[str, Any]) -> Dict[str, Any]:
     """Keyword arguments of ``chat.completions.create`` besides model and messages."""
-    return dict(temperature=TEMPERATURE, max_completion_tokens=MAX_COMPLETION_TOKENS,
-                response_format=response_format)
+    return dict(
+        temperature=TEMPERATURE,
+        max_completion_tokens=MAX_COMPLETION_TOKENS,
+        response_format=response_format)
 
 
 def shorten(text: Any, limit: int = 120) -> str:

@@ -193,6 +193,8 @@ class _ResultCache:
         finally:
             if osp.exists(tmp):
                 os.remove(tmp)
+
+
 def _retry_after(response: Any) -> Optional[float]:
     """Seconds the server asks us to wait: ``Retry-After-Ms``, or ``Retry-After`` in seconds
     or as an HTTP date; None when absent or unreadable."""
@@ -232,11 +234,20 @@ class LLMInstructionWriter:
         LLMWriterError: The API-key variable is unset or empty.
     """
 
-    def __init__(self, cache_dir: str, model: str = 'gpt-4o', base_url: Optional[str] = None,
-                 max_concurrency: int = 4, max_retries: int = 5, backoff_base: float = 1.0,
-                 backoff_max: float = 30.0, timeout: float = 60.0, max_image_side: int = 1024,
-                 price_per_million_input: float = 2.5, price_per_million_output: float = 10.0,
-                 api_key_env: str = 'OPENAI_API_KEY', progress: bool = True) -> None:
+    def __init__(self,
+                 cache_dir: str,
+                 model: str = 'gpt-4o',
+                 base_url: Optional[str] = None,
+                 max_concurrency: int = 4,
+                 max_retries: int = 5,
+                 backoff_base: float = 1.0,
+                 backoff_max: float = 30.0,
+                 timeout: float = 60.0,
+                 max_image_side: int = 1024,
+                 price_per_million_input: float = 2.5,
+                 price_per_million_output: float = 10.0,
+                 api_key_env: str = 'OPENAI_API_KEY',
+                 progress: bool = True) -> None:
         if max_concurrency < 1 or max_retries < 0 or max_image_side < 1:
             raise ValueError('max_concurrency and max_image_side must be >= 1, max_retries >= 0')
         self.cache_dir, self.model, self.base_url = cache_dir, model, base_url
@@ -254,8 +265,11 @@ class LLMInstructionWriter:
         # this. A closure, not an attribute, so the key shows up in no vars() or state dump.
         self._redact = lambda text: text.replace(api_key, '***')
         # Retries are ours (max_retries=0 here): invalid replies must count toward them too.
-        self._client = openai.OpenAI(api_key=api_key, max_retries=0, timeout=timeout,
-                                     **({} if base_url is None else dict(base_url=base_url)))
+        self._client = openai.OpenAI(
+            api_key=api_key,
+            max_retries=0,
+            timeout=timeout,
+            **({} if base_url is None else dict(base_url=base_url)))
         self._cache = _ResultCache(cache_dir)
         # Requests of one image usually come together; keep a few encoded images around.
         self._image = functools.lru_cache(maxsize=2 * max_concurrency + 4)(
@@ -285,16 +299,20 @@ class LLMInstructionWriter:
         for request in requests:
             self._check_request(request)
         results: List[Any] = [None] * len(requests)
-        bar = tqdm(total=len(requests), desc=f'{self.model} instructions', unit='item',
-                   disable=not self.progress or not requests, dynamic_ncols=True)
+        bar = tqdm(
+            total=len(requests),
+            desc=f'{self.model} instructions',
+            unit='item',
+            disable=not self.progress or not requests,
+            dynamic_ncols=True)
         pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix='llm-writer')
         try:
             futures = {pool.submit(self._produce, r): i for i, r in enumerate(requests)}
             for future in as_completed(futures):
                 results[futures[future]] = future.result()
                 usage = self.usage
-                bar.set_postfix(cached=usage.cache_hits, cost=f'${usage.cost_usd:.3f}',
-                                refresh=False)
+                bar.set_postfix(
+                    cached=usage.cache_hits, cost=f'${usage.cost_usd:.3f}', refresh=False)
                 bar.update(1)
         finally:
             # On a failure, queued items are dropped; running ones finish and are cached.
@@ -320,9 +338,8 @@ class LLMInstructionWriter:
             raise LLMWriterError(f'{request.item_id}: cannot read image '
                                  f'{request.image_path} ({error})') from None
         text = _user_text(request, image)
-        params = prompts.request_params(
-            prompts.attribute_response_format() if isinstance(request, AttributeRequest)
-            else prompts.conditional_response_format(request.relation))
+        params = prompts.request_params(prompts.attribute_response_format() if isinstance(
+            request, AttributeRequest) else prompts.conditional_response_format(request.relation))
         key = self._cache_key(text, image, params)
         with self._lock:
             key_lock = self._key_locks.setdefault(key, threading.Lock())
@@ -333,16 +350,26 @@ class LLMInstructionWriter:
                     self._usage.cache_hits += 1
                 return cached
             result, tokens = self._ask(request, prompts.messages(text, image.data_url), params)
-            self._cache.store(key, dict(
-                key=key, item_id=request.item_id, model=self.model,
-                prompt_version=prompts.PROMPT_VERSION, image_sha256=image.sha256,
-                kind=type(result).__name__, result=asdict(result), usage=tokens))
+            self._cache.store(
+                key,
+                dict(
+                    key=key,
+                    item_id=request.item_id,
+                    model=self.model,
+                    prompt_version=prompts.PROMPT_VERSION,
+                    image_sha256=image.sha256,
+                    kind=type(result).__name__,
+                    result=asdict(result),
+                    usage=tokens))
             return result
 
     def _cache_key(self, text: str, image: EncodedImage, params: Dict[str, Any]) -> str:
         """sha256 of everything that shapes the reply; the image enters by its file's sha256."""
-        payload = dict(model=self.model, prompt_version=prompts.PROMPT_VERSION, params=params,
-                       messages=prompts.messages(text, f'sha256:{image.sha256}'))
+        payload = dict(
+            model=self.model,
+            prompt_version=prompts.PROMPT_VERSION,
+            params=params,
+            messages=prompts.messages(text, f'sha256:{image.sha256}'))
         blob = json.dumps(payload, sort_keys=True, separators=(',', ':'), ensure_ascii=False)
         return hashlib.sha256(blob.encode('utf-8')).hexdigest()
 
@@ -354,8 +381,9 @@ class LLMInstructionWriter:
         for attempt in range(self.max_retries + 1):
             if attempt:
                 delay = self._delay(attempt - 1, wait)
-                logger.warning(self._redact(f'{item}: {problem}; retry {attempt}/'
-                                            f'{self.max_retries} in {delay:.2f}s'))
+                logger.warning(
+                    self._redact(f'{item}: {problem}; retry {attempt}/'
+                                 f'{self.max_retries} in {delay:.2f}s'))
                 time.sleep(delay)
             wait = None
             try:
@@ -366,9 +394,10 @@ class LLMInstructionWriter:
             except openai.APIStatusError as error:
                 status, message = error.status_code, prompts.shorten(error.message, 300)
                 if status != 429 and status < 500:
-                    raise LLMWriterError(self._redact(
-                        f'{item}: HTTP {status} from the chat-completions API (not retried): '
-                        f'{message}')) from None
+                    raise LLMWriterError(
+                        self._redact(
+                            f'{item}: HTTP {status} from the chat-completions API (not retried): '
+                            f'{message}')) from None
                 problem, wait = f'HTTP {status}: {message}', _retry_after(error.response)
                 continue
             except openai.APIConnectionError as error:  # timeouts included
@@ -378,8 +407,9 @@ class LLMInstructionWriter:
                 return parse_output(self._reply(completion, tokens), request), tokens
             except ValueError as error:
                 problem = f'invalid reply: {error}'
-        raise LLMWriterError(self._redact(f'{item}: no valid reply after {self.max_retries + 1} '
-                                          f'attempts; last problem: {problem}'))
+        raise LLMWriterError(
+            self._redact(f'{item}: no valid reply after {self.max_retries + 1} '
+                         f'attempts; last problem: {problem}'))
 
     def _reply(self, completion: Any, tokens: Dict[str, int]) -> Any:
         """Account the tokens (invalid replies are billed too), then decode the message."""
@@ -395,6 +425,6 @@ class LLMInstructionWriter:
     def _delay(self, retry: int, wait: Optional[float]) -> float:
         if wait is not None:  # the server knows best, but never wait longer than backoff_max
             return min(self.backoff_max, wait)
-        ceiling = min(self.backoff_max, self.backoff_base * 2 ** retry)
+        ceiling = min(self.backoff_max, self.backoff_base * 2**retry)
         # Jitter keeps workers that failed together from retrying in lockstep.
         return ceiling / 2 + random.uniform(0, ceiling / 2)

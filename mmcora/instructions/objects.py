@@ -70,9 +70,14 @@ def _regions(class_mask: np.ndarray, instance_map: Optional[np.ndarray]) -> Iter
         yield components == comp
 
 
-def extract_objects(label_map: np.ndarray, class_ids: Iterable[int], min_area: int,
-                    min_side: int = 1, instance_map: Optional[np.ndarray] = None,
-                    instance_classes: Iterable[int] = ()) -> List[SceneObject]:
+def extract_objects(
+    label_map: np.ndarray,
+    class_ids: Iterable[int],
+    min_area: int,
+    min_side: int = 1,
+    instance_map: Optional[np.ndarray] = None,
+    instance_classes: Iterable[int] = ()
+) -> List[SceneObject]:
     """Objects of the given classes, largest first within a class.
 
     Args:

@@ -29,7 +29,9 @@ class QueryBank:
             (the message names the file and class).
     """
 
-    def __init__(self, dataset: Optional[str] = 'cityscapes', extra_file: Optional[str] = None,
+    def __init__(self,
+                 dataset: Optional[str] = 'cityscapes',
+                 extra_file: Optional[str] = None,
                  min_queries: int = 7) -> None:
         if dataset is not None and dataset not in VOCABULARIES:
             raise ValueError(f'no built-in query bank for {dataset!r}; '
@@ -52,8 +54,8 @@ class QueryBank:
             try:
                 data = json.load(f)
             except json.JSONDecodeError as error:
-                raise ValueError(f'{path}: not valid JSON (line {error.lineno}: {error.msg})'
-                                 ) from None
+                raise ValueError(
+                    f'{path}: not valid JSON (line {error.lineno}: {error.msg})') from None
         if not isinstance(data, dict):
             raise ValueError(f'{path}: expected an object mapping class names to query lists')
         for name, queries in data.items():

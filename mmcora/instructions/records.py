@@ -69,12 +69,16 @@ class ImageInstructions:
 
 
 def make_header(dataset: str, split: str, classes: Iterable[str], **extra: Any) -> dict:
-    return dict(format=FORMAT, version=VERSION, dataset=dataset, split=split,
-                classes=list(classes), **extra)
+    return dict(
+        format=FORMAT,
+        version=VERSION,
+        dataset=dataset,
+        split=split,
+        classes=list(classes),
+        **extra)
 
 
-def write_instruction_file(path: str, header: dict,
-                           records: Iterable[ImageInstructions]) -> int:
+def write_instruction_file(path: str, header: dict, records: Iterable[ImageInstructions]) -> int:
     """Write a file atomically (a crash leaves any previous file intact).
 
     Returns:
@@ -102,8 +106,9 @@ def _need(obj: dict, key: str, kind, where: str):
         raise InstructionFileError(f'{where}: missing key {key!r}')
     value = obj[key]
     if kind is not None and not isinstance(value, kind):
-        raise InstructionFileError(f'{where}: key {key!r} should be {getattr(kind, "__name__", kind)}, '
-                                   f'got {type(value).__name__}')
+        raise InstructionFileError(
+            f'{where}: key {key!r} should be {getattr(kind, "__name__", kind)}, '
+            f'got {type(value).__name__}')
     return value
 
 
@@ -116,21 +121,24 @@ def _object(data: Any, where: str) -> Optional[ObjectRef]:
         raise InstructionFileError(f'{where}: key \'bbox\' needs 4 numbers, got {len(bbox)}')
     _need(rle, 'size', list, f'{where}.rle')
     _need(rle, 'counts', list, f'{where}.rle')
-    return ObjectRef(_need(data, 'class_id', int, where), _need(data, 'class_name', str, where),
-                     bbox, rle)
+    return ObjectRef(
+        _need(data, 'class_id', int, where), _need(data, 'class_name', str, where), bbox, rle)
 
 
 def _query(data: Any, where: str) -> Query:
     qtype = _need(data, 'type', str, where)
     if qtype not in QUERY_TYPES:
         raise InstructionFileError(f'{where}: key \'type\' is {qtype!r}, not one of {QUERY_TYPES}')
-    query = Query(type=qtype, text=_need(data, 'text', str, where),
-                  answer=_need(data, 'answer', str, where),
-                  class_id=_need(data, 'class_id', int, where),
-                  class_name=_need(data, 'class_name', str, where),
-                  target=_object(data.get('target'), f'{where}.target'),
-                  anchor=_object(data.get('anchor'), f'{where}.anchor'),
-                  relation=data.get('relation'), source=data.get('source', 'builtin'))
+    query = Query(
+        type=qtype,
+        text=_need(data, 'text', str, where),
+        answer=_need(data, 'answer', str, where),
+        class_id=_need(data, 'class_id', int, where),
+        class_name=_need(data, 'class_name', str, where),
+        target=_object(data.get('target'), f'{where}.target'),
+        anchor=_object(data.get('anchor'), f'{where}.anchor'),
+        relation=data.get('relation'),
+        source=data.get('source', 'builtin'))
     if SEG_TOKEN not in query.answer:
         raise InstructionFileError(f'{where}: key \'answer\' lacks {SEG_TOKEN}')
     if qtype == 'conditional':
@@ -178,10 +186,12 @@ def read_instruction_file(path: str) -> Tuple[dict, List[ImageInstructions]]:
                 header = data
                 continue
             queries = _need(data, 'queries', list, where)
-            records.append(ImageInstructions(
-                image=_need(data, 'image', str, where), height=_need(data, 'height', int, where),
-                width=_need(data, 'width', int, where),
-                queries=[_query(q, f'{where}:queries[{i}]') for i, q in enumerate(queries)]))
+            records.append(
+                ImageInstructions(
+                    image=_need(data, 'image', str, where),
+                    height=_need(data, 'height', int, where),
+                    width=_need(data, 'width', int, where),
+                    queries=[_query(q, f'{where}:queries[{i}]') for i, q in enumerate(queries)]))
     if header is None:
         raise InstructionFileError(f'{path}: empty file (no header)')
     return header, records

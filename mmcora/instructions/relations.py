@@ -61,8 +61,7 @@ def _rides(rider: SceneObject, mount: SceneObject, rules: RelationRules) -> bool
     return mount.bbox[1] - 0.25 * mount.height <= rider.ground_y <= mid
 
 
-def relations_between(target: SceneObject, anchor: SceneObject,
-                      rules: RelationRules) -> List[str]:
+def relations_between(target: SceneObject, anchor: SceneObject, rules: RelationRules) -> List[str]:
     """All relations ``target <relation> anchor`` that hold, in a fixed order.
 
     Names: ``left``, ``right``, ``above``, ``below``, ``front``, ``behind``, ``next_to``.
@@ -75,8 +74,8 @@ def relations_between(target: SceneObject, anchor: SceneObject,
         found.append('left')
     if t0 >= a1 - tol_x:
         found.append('right')
-    both_grounded = (target.class_id in rules.ground_classes and
-                     anchor.class_id in rules.ground_classes)
+    both_grounded = (
+        target.class_id in rules.ground_classes and anchor.class_id in rules.ground_classes)
     mounted = _rides(target, anchor, rules) or _rides(anchor, target, rules)
     if mounted:
         found.append('above' if _rides(target, anchor, rules) else 'below')
@@ -91,8 +90,8 @@ def relations_between(target: SceneObject, anchor: SceneObject,
         gap = max(a0 - t1, t0 - a1)
         mean_w = (target.width + anchor.width) / 2
         mean_h = (target.height + anchor.height) / 2
-        if (0 <= gap <= rules.next_to_gap * mean_w and
-                abs(target.ground_y - anchor.ground_y) <= rules.next_to_depth * mean_h):
+        if (0 <= gap <= rules.next_to_gap * mean_w
+                and abs(target.ground_y - anchor.ground_y) <= rules.next_to_depth * mean_h):
             found.append('next_to')
     elif max(a0 - t1, t0 - a1) <= max(target.width, anchor.width):
         # "above" means over, not anywhere higher: the objects must be horizontally close
@@ -104,8 +103,8 @@ def relations_between(target: SceneObject, anchor: SceneObject,
     return found
 
 
-def unique_relations(target: SceneObject, anchor: SceneObject,
-                     objects: Sequence[SceneObject], rules: RelationRules) -> List[str]:
+def unique_relations(target: SceneObject, anchor: SceneObject, objects: Sequence[SceneObject],
+                     rules: RelationRules) -> List[str]:
     """Relations of ``target`` to ``anchor`` that no other object of the target's class has.
 
     Args:
@@ -118,8 +117,10 @@ def unique_relations(target: SceneObject, anchor: SceneObject,
         The relations, in the order of :func:`relations_between`; empty when every relation
         of the pair would also describe another object of the target's class.
     """
-    rivals = [o for o in objects if o.class_id == target.class_id
-              and o.index not in (target.index, anchor.index)]
+    rivals = [
+        o for o in objects
+        if o.class_id == target.class_id and o.index not in (target.index, anchor.index)
+    ]
     result = []
     for relation in relations_between(target, anchor, rules):
         if not any(relation in relations_between(o, anchor, rules) for o in rivals):

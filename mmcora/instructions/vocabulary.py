@@ -8,8 +8,7 @@ from typing import Dict, List, Optional, Tuple
 
 # The text that stands for the anchor object in a conditional instruction. The model replaces
 # it with the anchor's mask and box encodings (one placeholder token each).
-from ..utils.special_tokens import (ANCHOR_PLACEHOLDER, DEFAULT_ANSWER,  # noqa: F401
-                                     SEG_TOKEN)
+from ..utils.special_tokens import ANCHOR_PLACEHOLDER, DEFAULT_ANSWER, SEG_TOKEN  # noqa: F401
 
 SEMANTIC_TEMPLATES: Tuple[str, ...] = (
     'Can you segment the {name} in this image?',
@@ -77,13 +76,12 @@ CITYSCAPES_VOCABULARY: Dict[str, Tuple[str, str]] = {
 PANNUKE_VOCABULARY: Dict[str, Tuple[str, str]] = {
     'neoplastic': ('the large tumour cell nuclei with irregular outlines and coarse, dark '
                    'chromatin', 'tumour nuclei'),
-    'inflammatory': ('the small, round, densely stained nuclei of immune cells',
-                     'immune cell nuclei'),
-    'connective': ('the elongated, spindle-shaped nuclei of the stromal connective tissue',
-                   'stromal nuclei'),
+    'inflammatory':
+    ('the small, round, densely stained nuclei of immune cells', 'immune cell nuclei'),
+    'connective':
+    ('the elongated, spindle-shaped nuclei of the stromal connective tissue', 'stromal nuclei'),
     'dead': ('the shrunken or fragmented nuclei of dying cells', 'apoptotic nuclei'),
-    'epithelial': ('the regular, oval nuclei of the normal epithelial lining',
-                   'epithelial nuclei'),
+    'epithelial': ('the regular, oval nuclei of the normal epithelial lining', 'epithelial nuclei'),
 }
 VOCABULARIES: Dict[str, Dict[str, Tuple[str, str]]] = {
     'cityscapes': CITYSCAPES_VOCABULARY,
@@ -118,7 +116,8 @@ QUERY_BANK_TEMPLATES: Tuple[str, ...] = (
 )
 
 
-def display_name(name: str, display: Optional[Dict[str, Tuple[str, str]]] = None,
+def display_name(name: str,
+                 display: Optional[Dict[str, Tuple[str, str]]] = None,
                  one: bool = False) -> str:
     """How text names class ``name``: its entry in ``display`` (a ``DISPLAY_NAMES`` value;
     ``one`` for a single object of it) or, without one, the label itself."""
@@ -127,32 +126,40 @@ def display_name(name: str, display: Optional[Dict[str, Tuple[str, str]]] = None
     return name
 
 
-def render_text(kind: str, name: str, vocabulary: Dict[str, Tuple[str, str]], draw,
-                relation: str = None, anchor: str = None,
+def render_text(kind: str,
+                name: str,
+                vocabulary: Dict[str, Tuple[str, str]],
+                draw,
+                relation: str = None,
+                anchor: str = None,
                 display: Optional[Dict[str, Tuple[str, str]]] = None) -> str:
     """An instruction of ``kind`` for class ``name`` in a template chosen by ``draw(n)``
     (an index below n): semantic (the class's display name), attribute (its description) or
     conditional (target object, relation phrase, anchor object and the anchor placeholder).
     ``display`` maps labels to display names (``DISPLAY_NAMES[dataset]``)."""
     if kind == 'semantic':
-        return SEMANTIC_TEMPLATES[draw(len(SEMANTIC_TEMPLATES))].format(
-            name=display_name(name, display))
+        return SEMANTIC_TEMPLATES[draw(
+            len(SEMANTIC_TEMPLATES))].format(name=display_name(name, display))
     if kind == 'attribute':
-        return ATTRIBUTE_TEMPLATES[draw(len(ATTRIBUTE_TEMPLATES))].format(
-            description=vocabulary[name][0])
+        return ATTRIBUTE_TEMPLATES[draw(
+            len(ATTRIBUTE_TEMPLATES))].format(description=vocabulary[name][0])
     if kind == 'conditional':
         return CONDITIONAL_TEMPLATES[draw(len(CONDITIONAL_TEMPLATES))].format(
-            target=display_name(name, display, one=True), relation=RELATION_PHRASES[relation],
+            target=display_name(name, display, one=True),
+            relation=RELATION_PHRASES[relation],
             anchor=display_name(anchor, display, one=True))
     raise ValueError(f'no built-in templates for instructions of type {kind!r}')
 
 
-def builtin_query_bank(vocabulary: Dict[str, Tuple[str, str]],
-                       display: Optional[Dict[str, Tuple[str, str]]] = None
-                       ) -> Dict[str, List[str]]:
+def builtin_query_bank(
+        vocabulary: Dict[str, Tuple[str, str]],
+        display: Optional[Dict[str, Tuple[str, str]]] = None) -> Dict[str, List[str]]:
     """K = len(QUERY_BANK_TEMPLATES) equivalent queries per class of a vocabulary, keyed by
     label; the text names each class by its display name."""
-    return {name: [t.format(name=display_name(name, display), synonym=synonym,
-                            description=description)
-                   for t in QUERY_BANK_TEMPLATES]
-            for name, (description, synonym) in vocabulary.items()}
+    return {
+        name: [
+            t.format(name=display_name(name, display), synonym=synonym, description=description)
+            for t in QUERY_BANK_TEMPLATES
+        ]
+        for name, (description, synonym) in vocabulary.items()
+    }

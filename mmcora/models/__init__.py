@@ -1,8 +1,8 @@
 from .data_preprocessor import ReasoningDataPreProcessor
-from .semi_data_preprocessor import SemiSegDataPreProcessor
 from .losses import *  # noqa: F401,F403
 from .mllm import *  # noqa: F401,F403
 from .sam import *  # noqa: F401,F403
 from .segmentors import *  # noqa: F401,F403
+from .semi_data_preprocessor import SemiSegDataPreProcessor
 
 __all__ = ['ReasoningDataPreProcessor', 'SemiSegDataPreProcessor']

@@ -30,14 +30,17 @@ class ReasoningDataPreProcessor(BaseDataPreprocessor):
             from its LLaVA's ``preprocessor_config.json``.
     """
 
-    def __init__(self, sam_size: Optional[int] = None,
+    def __init__(self,
+                 sam_size: Optional[int] = None,
                  sam_mean: Sequence[float] = SAM_PIXEL_MEAN,
-                 sam_std: Sequence[float] = SAM_PIXEL_STD, clip_mean: Sequence[float] = CLIP_MEAN,
-                 clip_std: Sequence[float] = CLIP_STD, non_blocking: bool = False) -> None:
+                 sam_std: Sequence[float] = SAM_PIXEL_STD,
+                 clip_mean: Sequence[float] = CLIP_MEAN,
+                 clip_std: Sequence[float] = CLIP_STD,
+                 non_blocking: bool = False) -> None:
         super().__init__(non_blocking)
         self.sam_size = sam_size
-        for name, value in (('sam_mean', sam_mean), ('sam_std', sam_std),
-                            ('clip_mean', clip_mean), ('clip_std', clip_std)):
+        for name, value in (('sam_mean', sam_mean), ('sam_std', sam_std), ('clip_mean', clip_mean),
+                            ('clip_std', clip_std)):
             self.register_buffer(name, torch.tensor(value).view(-1, 1, 1), persistent=False)
 
     def forward(self, data: dict, training: bool = False) -> dict:
@@ -48,8 +51,10 @@ class ReasoningDataPreProcessor(BaseDataPreprocessor):
         else:  # a list of per-sample dicts
             sam_list = [i['sam'] for i in inputs]
             clip_list = [i['clip'] for i in inputs]
-        sam = torch.stack([self._sam(img, s.metainfo.get('img_path', f'image {i}'))
-                           for i, (img, s) in enumerate(zip(sam_list, samples))])
+        sam = torch.stack([
+            self._sam(img, s.metainfo.get('img_path', f'image {i}'))
+            for i, (img, s) in enumerate(zip(sam_list, samples))
+        ])
         clip = torch.stack([self.normalize_clip(img) for img in clip_list])
         for sample in samples:
             if 'anchor_crops' in sample:

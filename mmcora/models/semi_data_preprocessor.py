@@ -36,8 +36,8 @@ class SemiSegDataPreProcessor(SegDataPreProcessor):
         stacked = []
         for view in range(views[0].shape[0]):
             # padding the maps again is a no-op after the first view: same size
-            out = super().forward(dict(inputs=[v[view] for v in views], data_samples=samples),
-                                  True)
+            out = super().forward(dict(inputs=[v[view] for v in views], data_samples=samples), True)
             stacked.append(out['inputs'])
-        return dict(inputs=dict(sup=sup['inputs'], unsup=torch.stack(stacked)),
-                    data_samples=dict(sup=sup['data_samples'], unsup=out['data_samples']))
+        return dict(
+            inputs=dict(sup=sup['inputs'], unsup=torch.stack(stacked)),
+            data_samples=dict(sup=sup['data_samples'], unsup=out['data_samples']))

@@ -9,8 +9,11 @@ PALETTE = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 13
            (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212))
 
 
-def draw_reasoning_masks(image: np.ndarray, masks: np.ndarray, texts: Sequence[str],
-                         alpha: float = 0.5, replies: Optional[Sequence[str]] = None,
+def draw_reasoning_masks(image: np.ndarray,
+                         masks: np.ndarray,
+                         texts: Sequence[str],
+                         alpha: float = 0.5,
+                         replies: Optional[Sequence[str]] = None,
                          line_height: int = 18) -> np.ndarray:
     """Overlay masks in distinct colours and list the queries under the image.
 
@@ -31,14 +34,14 @@ def draw_reasoning_masks(image: np.ndarray, masks: np.ndarray, texts: Sequence[s
         canvas[mask] = (1 - alpha) * canvas[mask] + alpha * colour
     canvas = np.ascontiguousarray(canvas.clip(0, 255).astype(np.uint8))
     for i, mask in enumerate(masks):
-        contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL,
-                                       cv2.CHAIN_APPROX_SIMPLE)
+        contours, _ = cv2.findContours(
+            mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(canvas, contours, -1, PALETTE[i % len(PALETTE)], 1)
     width = image.shape[1]
     legend = np.full((line_height * len(texts) + 4, width, 3), 255, np.uint8)
     scale = max(0.3, min(0.5, width / 1400))
     for i, text in enumerate(texts):
         line = f'{i + 1}. {text}' + (f' -> {replies[i]}' if replies else '')
-        cv2.putText(legend, line, (4, line_height * (i + 1) - 4), cv2.FONT_HERSHEY_SIMPLEX,
-                    scale, PALETTE[i % len(PALETTE)], 1, cv2.LINE_AA)
+        cv2.putText(legend, line, (4, line_height * (i + 1) - 4), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    PALETTE[i % len(PALETTE)], 1, cv2.LINE_AA)
     return np.concatenate([canvas, legend])

@@ -21,7 +21,10 @@ class ReasoningVisualizationHook(Hook):
         wait_time (float): Seconds a shown image stays.
     """
 
-    def __init__(self, draw: bool = False, interval: int = 50, show: bool = False,
+    def __init__(self,
+                 draw: bool = False,
+                 interval: int = 50,
+                 show: bool = False,
                  wait_time: float = 0.) -> None:
         self.draw, self.interval, self.show, self.wait_time = draw, interval, show, wait_time
         self._index = 0
@@ -36,17 +39,26 @@ class ReasoningVisualizationHook(Hook):
                 continue
             image = mmcv.imread(sample.img_path, channel_order='rgb')
             texts = [q['text'] for q in sample.queries]
-            drawn = draw_reasoning_masks(image, sample.pred_masks.cpu().numpy(), texts,
-                                         replies=sample.metainfo.get('pred_texts'))
+            drawn = draw_reasoning_masks(
+                image,
+                sample.pred_masks.cpu().numpy(),
+                texts,
+                replies=sample.metainfo.get('pred_texts'))
             name = f'{prefix}_{osp.basename(sample.img_path)}'
             if self.show:
                 visualizer.show(drawn, win_name=name, wait_time=self.wait_time)
             visualizer.add_image(name, drawn, step=self._index)
 
-    def after_val_iter(self, runner, batch_idx: int, data_batch: Optional[dict] = None,
+    def after_val_iter(self,
+                       runner,
+                       batch_idx: int,
+                       data_batch: Optional[dict] = None,
                        outputs: Optional[Sequence] = None) -> None:
         self._draw(outputs or [], 'val')
 
-    def after_test_iter(self, runner, batch_idx: int, data_batch: Optional[dict] = None,
+    def after_test_iter(self,
+                        runner,
+                        batch_idx: int,
+                        data_batch: Optional[dict] = None,
                         outputs: Optional[Sequence] = None) -> None:
         self._draw(outputs or [], 'test')

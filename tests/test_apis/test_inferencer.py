@@ -15,10 +15,12 @@ def image(toy_city_root):
 
 def _count_encoder_calls(inferencer):
     calls = []
-    handles = [inferencer.model.sam.image_encoder.register_forward_hook(
-        lambda m, i, o: calls.append('sam')),
+    handles = [
+        inferencer.model.sam.image_encoder.register_forward_hook(
+            lambda m, i, o: calls.append('sam')),
         inferencer.model.mllm.model.model.vision_tower.register_forward_hook(
-        lambda m, i, o: calls.append(('clip', i[0].shape[0]) if i else 'clip'))]
+            lambda m, i, o: calls.append(('clip', i[0].shape[0]) if i else 'clip'))
+    ]
     return calls, handles
 
 
@@ -50,8 +52,10 @@ def test_anchor_queries_and_array_input(inferencer, image):
     array = cv2.imread(image)
     anchor = np.zeros(array.shape[:2], bool)
     anchor[70:100, 40:90] = True
-    result = inferencer(array, ['Segment the car to the left of the person <anchor>.'],
-                        anchors=[anchor], draw=False)
+    result = inferencer(
+        array, ['Segment the car to the left of the person <anchor>.'],
+        anchors=[anchor],
+        draw=False)
     assert result['masks'].shape == (1, 128, 256)
 
 
@@ -81,8 +85,10 @@ def test_set_image_then_predict_equals_call(inferencer, image):
             inferencer.predict('Segment the car.')
         inferencer.set_image(image)
         inferencer.set_image(image)  # the same pixels: encodings kept
-        explicit = [inferencer.predict(q, draw=False)['masks'] for q in ('Segment the car.',
-                                                                          'Segment the sky.')]
+        explicit = [
+            inferencer.predict(q, draw=False)['masks']
+            for q in ('Segment the car.', 'Segment the sky.')
+        ]
         assert calls.count('sam') == 1
         inferencer.reset_image()
         assert not inferencer.is_image_set
@@ -100,11 +106,12 @@ def test_pipeline_is_the_config_test_pipeline_without_loading(inferencer):
     from mmcora.apis.inferencer import inference_pipeline
     cfg = Config.fromfile(CONFIG)
     test_steps = [step['type'] for step in cfg.test_dataloader.dataset.pipeline]
-    assert [type(t).__name__ for t in inferencer.pipeline.transforms] == [
-        t for t in test_steps if not t.startswith('Load')]
+    assert [type(t).__name__ for t in inferencer.pipeline.transforms
+            ] == [t for t in test_steps if not t.startswith('Load')]
     cfg.test_dataloader.dataset.pipeline[2]['size'] = 512  # SAMResize, not the model's 256
-    with pytest.raises(ValueError, match=r"SAMResize resizes to 512 px but the model's "
-                                         r'sam.img_size is 256'):
+    with pytest.raises(
+            ValueError, match=r"SAMResize resizes to 512 px but the model's "
+            r'sam.img_size is 256'):
         inference_pipeline(cfg, inferencer.model)
     del cfg.test_dataloader.dataset.pipeline[-1]
     cfg.test_dataloader.dataset.pipeline[2]['size'] = 256

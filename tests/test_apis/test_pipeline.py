@@ -20,9 +20,11 @@ def append(path, text, sleep=0.0, fail=False):
 
 def test_steps_run_in_dependency_order_and_skip_when_done(tmp_path, capsys):
     runs = tmp_path / 'runs.txt'
-    steps = [Step('a', append(str(runs), 'a')), Step('b', append(str(runs), 'b'), needs=['a']),
-             Step('c', append(str(runs), 'c'), needs=['a', 'b'],
-                  outputs=lambda: dict(path='x'))]
+    steps = [
+        Step('a', append(str(runs), 'a')),
+        Step('b', append(str(runs), 'b'), needs=['a']),
+        Step('c', append(str(runs), 'c'), needs=['a', 'b'], outputs=lambda: dict(path='x'))
+    ]
     markers = run_steps(steps, str(tmp_path / 'w'), jobs=2)
     assert runs.read_text() == 'abc'
     assert markers['c']['outputs'] == dict(path='x') and not markers['c']['skipped']
@@ -46,8 +48,10 @@ def test_independent_steps_run_in_parallel(tmp_path):
 
 def test_failed_step_names_its_log_and_later_steps_wait(tmp_path, capsys):
     runs = tmp_path / 'runs.txt'
-    steps = [Step('a', append(str(runs), 'a', fail=True)),
-             Step('b', append(str(runs), 'b'), needs=['a'])]
+    steps = [
+        Step('a', append(str(runs), 'a', fail=True)),
+        Step('b', append(str(runs), 'b'), needs=['a'])
+    ]
     with pytest.raises(StepFailed, match=r"step 'a' failed \(status 1\).*logs/a.log"):
         run_steps(steps, str(tmp_path / 'w'))
     assert runs.read_text() == 'a' and read_marker(str(tmp_path / 'w'), 'a') is None
@@ -77,14 +81,26 @@ def write_scalars(work_dir, stamp, entries):
 
 def test_stage_rows_read_validation_at_stage_ends(tmp_path):
     work = str(tmp_path)
-    val = lambda step, c: {'reason/cIoU': c, 'reason/gIoU': c / 2, 'reason/num_masks': 10,
-                           'reason/cIoU/semantic': c + 1, 'reason/gIoU/semantic': 1.0,
-                           'step': step}
+
+    def val(step, c):
+        return {
+            'reason/cIoU': c,
+            'reason/gIoU': c / 2,
+            'reason/num_masks': 10,
+            'reason/cIoU/semantic': c + 1,
+            'reason/gIoU/semantic': 1.0,
+            'step': step
+        }
+
     write_scalars(work, '20261202_100000', [dict(loss=1.0, step=2), val(2, 10.0), val(5, 11.0)])
     # the resumed run's folder: its validation of step 5 replaces the first one's
     write_scalars(work, '20261202_110000', [val(5, 12.0), val(9, 20.0)])
-    stages = [dict(name='semantic', iters=2), dict(name='conditional', iters=0),
-              dict(name='unlabeled', iters=3), dict(name='more', iters=4)]
+    stages = [
+        dict(name='semantic', iters=2),
+        dict(name='conditional', iters=0),
+        dict(name='unlabeled', iters=3),
+        dict(name='more', iters=4)
+    ]
     assert stage_ends(stages) == [('semantic', 2), ('unlabeled', 5), ('more', 9)]
     assert sorted(val_entries(work)) == [2, 5, 9]
     rows = stage_rows(work, stages)

@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 from mmengine.registry import init_default_scope
 
-from mmcora.datasets import PARTITIONS, packaged_split_file, read_name_list
-from mmcora.datasets import pannuke
+from mmcora.datasets import PARTITIONS, packaged_split_file, pannuke, read_name_list
 from mmcora.datasets.pannuke import (PANNUKE_CLASSES, PanNukeDataset, allocate_labeled_counts,
                                      convert_fold, convert_pannuke, open_fold,
                                      stratified_partitions)
@@ -23,21 +22,23 @@ from ..conftest import REPO
 
 # PanNuke's README: mask channels 0-4 in this order (channel 5 is background).
 CHANNEL_NAMES = ('neoplastic', 'inflammatory', 'connective', 'dead', 'epithelial')
-FOLD_TISSUES = {1: ['Breast'] * 5 + ['Colon'] * 4 + ['Kidney'] * 2 + ['Lung'],
-                2: ['Breast', 'Colon', 'Liver', 'Liver'],
-                3: ['Skin', 'Breast', 'Breast']}
+FOLD_TISSUES = {
+    1: ['Breast'] * 5 + ['Colon'] * 4 + ['Kidney'] * 2 + ['Lung'],
+    2: ['Breast', 'Colon', 'Liver', 'Liver'],
+    3: ['Skin', 'Breast', 'Breast']
+}
 # Nuclei placed in every image: (grid cell, channel, instance id). 256 and 512 become 0 under
 # a uint8 cast, 300 becomes 44: the trap of mmseg's projects/pannuke converter.
-FIXED_NUCLEI = [((0, 0), 1, 256.0), ((0, 1), 3, 512.0), ((0, 2), 0, 300.0),
-                ((0, 3), 4, 1024.0), ((0, 4), 2, 7.0)]
+FIXED_NUCLEI = [((0, 0), 1, 256.0), ((0, 1), 3, 512.0), ((0, 2), 0, 300.0), ((0, 3), 4, 1024.0),
+                ((0, 4), 2, 7.0)]
 CELL, NUCLEUS = 32, 20
 
 
 def nucleus_slice(cell):
     """Pixels of the square nucleus drawn in a grid cell."""
     row, col = cell
-    return (slice(row * CELL + 4, row * CELL + 4 + NUCLEUS),
-            slice(col * CELL + 4, col * CELL + 4 + NUCLEUS))
+    return (slice(row * CELL + 4,
+                  row * CELL + 4 + NUCLEUS), slice(col * CELL + 4, col * CELL + 4 + NUCLEUS))
 
 
 def fake_sample(rng):
@@ -82,8 +83,8 @@ def source(tmp_path_factory):
 @pytest.fixture(scope='module')
 def converted(tmp_path_factory, source):
     dst = str(tmp_path_factory.mktemp('pannuke_dst'))
-    summaries, parts = convert_pannuke(source[0], dst, folds=(1, 2, 3), train_fold=1, seed=0,
-                                       chunk_size=5)
+    summaries, parts = convert_pannuke(
+        source[0], dst, folds=(1, 2, 3), train_fold=1, seed=0, chunk_size=5)
     return dst, summaries, parts
 
 
@@ -92,8 +93,8 @@ def test_layout_names_and_types(converted):
     for fold, tissues in FOLD_TISSUES.items():
         names = [f'fold{fold}/fold{fold}_{i:04d}' for i in range(len(tissues))]
         assert read_name_list(osp.join(dst, 'splits', f'fold{fold}', 'all.txt')) == names
-        assert read_name_list(osp.join(dst, 'types', f'fold{fold}.txt')) == [
-            f'{n} {t}' for n, t in zip(names, tissues)]
+        assert read_name_list(osp.join(
+            dst, 'types', f'fold{fold}.txt')) == [f'{n} {t}' for n, t in zip(names, tissues)]
         for name in names:
             assert osp.isfile(osp.join(dst, 'img_dir', name + '.png'))
             assert osp.isfile(osp.join(dst, 'ann_dir', name + '.png'))
@@ -106,8 +107,9 @@ def test_labels_keep_nuclei_with_ids_above_255(source, converted):
     for fold, (_, expected) in source[1].items():
         masks = np.load(pannuke.fold_file_paths(source[0], fold)['masks'], mmap_mode='r')
         for i, want in enumerate(expected):
-            label = cv2.imread(osp.join(dst, 'ann_dir', f'fold{fold}', f'fold{fold}_{i:04d}.png'),
-                               cv2.IMREAD_UNCHANGED)
+            label = cv2.imread(
+                osp.join(dst, 'ann_dir', f'fold{fold}', f'fold{fold}_{i:04d}.png'),
+                cv2.IMREAD_UNCHANGED)
             assert label.dtype == np.uint8 and label.shape == (256, 256)
             assert set(np.unique(label)) <= set(range(6))
             np.testing.assert_array_equal(label, want)
@@ -122,8 +124,8 @@ def test_labels_keep_nuclei_with_ids_above_255(source, converted):
 def test_class_order_matches_mask_channels(converted):
     assert PanNukeDataset.METAINFO['classes'] == ('background', ) + CHANNEL_NAMES
     assert len(PanNukeDataset.METAINFO['palette']) == 6
-    label = cv2.imread(osp.join(converted[0], 'ann_dir', 'fold1', 'fold1_0000.png'),
-                       cv2.IMREAD_UNCHANGED)
+    label = cv2.imread(
+        osp.join(converted[0], 'ann_dir', 'fold1', 'fold1_0000.png'), cv2.IMREAD_UNCHANGED)
     for cell, channel, _ in FIXED_NUCLEI:
         assert PANNUKE_CLASSES[label[nucleus_slice(cell)][0, 0]] == CHANNEL_NAMES[channel]
     assert PANNUKE_CLASSES[label[255, 255]] == 'background'
@@ -148,8 +150,7 @@ def test_rounding_and_range_of_float_pixels():
 def test_summary_counts_classes(source, converted):
     summary = converted[1][1]
     expected = source[1][1][1]
-    np.testing.assert_array_equal(summary.class_pixels,
-                                  np.bincount(expected.ravel(), minlength=6))
+    np.testing.assert_array_equal(summary.class_pixels, np.bincount(expected.ravel(), minlength=6))
     np.testing.assert_array_equal(summary.class_images,
                                   [(expected == c).any(axis=(1, 2)).sum() for c in range(6)])
 
@@ -158,11 +159,17 @@ def test_dataset_reads_partition_through_mmseg_pipeline(source, converted):
     init_default_scope('mmseg')
     from mmseg.registry import DATASETS
     ann_file = 'splits/fold1/1_4/labeled.txt'
-    dataset = DATASETS.build(dict(
-        type='PanNukeDataset', data_root=converted[0], ann_file=ann_file,
-        data_prefix=dict(img_path='img_dir', seg_map_path='ann_dir'),
-        pipeline=[dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
-                  dict(type='PackSegInputs')]))
+    dataset = DATASETS.build(
+        dict(
+            type='PanNukeDataset',
+            data_root=converted[0],
+            ann_file=ann_file,
+            data_prefix=dict(img_path='img_dir', seg_map_path='ann_dir'),
+            pipeline=[
+                dict(type='LoadImageFromFile'),
+                dict(type='LoadAnnotations'),
+                dict(type='PackSegInputs')
+            ]))
     assert isinstance(dataset, PanNukeDataset)
     names = read_name_list(osp.join(converted[0], ann_file))
     assert len(dataset) == len(names) == math.ceil(12 / 4)
@@ -185,8 +192,10 @@ def test_resume_skips_done_and_redoes_broken(source, tmp_path, monkeypatch):
     dst = str(tmp_path / 'out')
     first = convert_fold(src, dst, 2, chunk_size=3)
     assert (first.written, first.skipped) == (4, 0)
-    outputs = [osp.join(dst, kind, 'fold2', f'fold2_{i:04d}.png')
-               for kind in ('img_dir', 'ann_dir') for i in range(4)]
+    outputs = [
+        osp.join(dst, kind, 'fold2', f'fold2_{i:04d}.png') for kind in ('img_dir', 'ann_dir')
+        for i in range(4)
+    ]
     stamps = {path: os.stat(path).st_mtime_ns for path in outputs}
 
     with monkeypatch.context() as patch:  # a full resume must not decode any masks
@@ -207,8 +216,7 @@ def test_resume_skips_done_and_redoes_broken(source, tmp_path, monkeypatch):
     images, labels = expected[2]
     for i in (1, 2, 3):
         np.testing.assert_array_equal(mmcv.imread(outputs[i], channel_order='rgb'), images[i])
-        np.testing.assert_array_equal(cv2.imread(outputs[4 + i], cv2.IMREAD_UNCHANGED),
-                                      labels[i])
+        np.testing.assert_array_equal(cv2.imread(outputs[4 + i], cv2.IMREAD_UNCHANGED), labels[i])
     assert not osp.exists(removed + '.part')
     np.testing.assert_array_equal(third.class_pixels, first.class_pixels)
 
@@ -279,8 +287,7 @@ def test_allocation_exhaustive_three_tissues():
         for split, fraction in PARTITIONS.items():
             assert sum(counts[split].values()) == math.ceil(sum(sizes.values()) * fraction)
             for tissue, n in sizes.items():
-                assert math.floor(n * fraction) <= counts[split][tissue] <= math.ceil(
-                    n * fraction)
+                assert math.floor(n * fraction) <= counts[split][tissue] <= math.ceil(n * fraction)
         for smaller, larger in zip(order, order[1:]):
             assert all(counts[smaller][t] <= counts[larger][t] for t in sizes), sizes
 
@@ -316,8 +323,11 @@ def test_missing_fold_file_is_named(source, tmp_path):
 def test_wrong_shapes_and_dtypes_are_named(tmp_path, key, array, message):
     root = str(tmp_path / 'src')
     paths = pannuke.fold_file_paths(root, 1)
-    good = {'images': np.zeros((2, 256, 256, 3)), 'masks': np.zeros((2, 256, 256, 6)),
-            'types': np.array(['Breast', 'Colon'])}
+    good = {
+        'images': np.zeros((2, 256, 256, 3)),
+        'masks': np.zeros((2, 256, 256, 6)),
+        'types': np.array(['Breast', 'Colon'])
+    }
     for name, value in {**good, key: array}.items():
         os.makedirs(osp.dirname(paths[name]), exist_ok=True)
         np.save(paths[name], value)
@@ -337,10 +347,10 @@ def run_cli(monkeypatch, capsys, *args):
 
 
 def test_cli_converts_prints_counts_and_matches_api(source, converted, tmp_path, monkeypatch,
-                                                   capsys):
+                                                    capsys):
     dst = tmp_path / 'cli'
-    out, err = run_cli(monkeypatch, capsys, source[0], dst, '--folds', 1, 2, 3,
-                       '--train-fold', 1, '--seed', 0)
+    out, err = run_cli(monkeypatch, capsys, source[0], dst, '--folds', 1, 2, 3, '--train-fold', 1,
+                       '--seed', 0)
     for word in PANNUKE_CLASSES + ('Breast', 'Colon', 'Kidney', 'Lung', 'Liver', 'Skin'):
         assert word in out
     assert 'fold1: 12 images (12 written, 0 already done)' in out
@@ -354,8 +364,7 @@ def test_cli_converts_prints_counts_and_matches_api(source, converted, tmp_path,
     for split in PARTITIONS:
         for part in ('labeled', 'unlabeled'):
             rel = osp.join('splits', 'fold1', split, f'{part}.txt')
-            assert read_name_list(osp.join(dst, rel)) == read_name_list(
-                osp.join(converted[0], rel))
+            assert read_name_list(osp.join(dst, rel)) == read_name_list(osp.join(converted[0], rel))
 
     # Rotation: partition fold 2 from the tree already converted; nothing is redone.
     out, _ = run_cli(monkeypatch, capsys, source[0], dst, '--folds', 2, '--train-fold', 2)
@@ -378,13 +387,14 @@ def test_shipped_partitions_redraw_from_release_types(fold, size):
     assert pannuke.packaged_mismatch(fold, tissues) is None
     changed = list(tissues)
     changed[7] = 'Colon'
-    assert pannuke.packaged_mismatch(fold, changed) == (
-        f"fold {fold} image 7 is 'Colon', in the release {tissues[7]!r}")
+    assert pannuke.packaged_mismatch(
+        fold, changed) == (f"fold {fold} image 7 is 'Colon', in the release {tissues[7]!r}")
     previous = set()
     for split, (labeled, unlabeled) in stratified_partitions(names, tissues, seed=0).items():
-        shipped = {part: read_name_list(packaged_split_file('pannuke', f'fold{fold}/{split}',
-                                                            part))
-                   for part in ('labeled', 'unlabeled')}
+        shipped = {
+            part: read_name_list(packaged_split_file('pannuke', f'fold{fold}/{split}', part))
+            for part in ('labeled', 'unlabeled')
+        }
         assert shipped == {'labeled': labeled, 'unlabeled': unlabeled}
         assert len(labeled) == math.ceil(size * PARTITIONS[split])
         assert sorted(labeled + unlabeled) == sorted(names) and previous <= set(labeled)
@@ -392,8 +402,10 @@ def test_shipped_partitions_redraw_from_release_types(fold, size):
 
 
 def test_cli_reports_bad_input_before_converting(source, tmp_path, monkeypatch, capsys):
-    with pytest.raises(SystemExit, match=r'error: PanNuke images file not found: .*nowhere.'
-                                         r'Fold 1.images.fold1.images\.npy'):
+    with pytest.raises(
+            SystemExit,
+            match=r'error: PanNuke images file not found: .*nowhere.'
+            r'Fold 1.images.fold1.images\.npy'):
         run_cli(monkeypatch, capsys, tmp_path / 'nowhere', tmp_path / 'out')
     src = tmp_path / 'two_folds'
     for fold in (1, 2):
@@ -409,8 +421,8 @@ def test_instruction_set_of_converted_fold(converted, tmp_path):
     from mmcora.instructions import build_instruction_set
     from mmcora.instructions.records import read_instruction_file
     out = str(tmp_path / 'fold1_1_4.jsonl')
-    summary = build_instruction_set(converted[0], 'pannuke', 'train',
-                                    'splits/fold1/1_4/labeled.txt', out=out)
+    summary = build_instruction_set(
+        converted[0], 'pannuke', 'train', 'splits/fold1/1_4/labeled.txt', out=out)
     _, records = read_instruction_file(out)
     labeled = read_name_list(osp.join(converted[0], 'splits/fold1/1_4/labeled.txt'))
     assert [r.image for r in records] == labeled and summary['images'] == 3

@@ -41,8 +41,8 @@ def pannuke_root(tmp_path_factory):
         label = cv2.imread(osp.join(root, 'ann_dir', name + '.png'), cv2.IMREAD_UNCHANGED)
         os.makedirs(osp.dirname(osp.join(pseudo_dir, name)), exist_ok=True)
         cv2.imwrite(osp.join(pseudo_dir, name + '_pseudo.png'), label)
-        cv2.imwrite(osp.join(pseudo_dir, name + '_conf.png'),
-                    np.full_like(label, 204, dtype=np.uint8))
+        cv2.imwrite(
+            osp.join(pseudo_dir, name + '_conf.png'), np.full_like(label, 204, dtype=np.uint8))
     return root
 
 
@@ -57,8 +57,7 @@ def config_at(root):
 def stage_dataset(cfg, stage):
     from mmseg.registry import DATASETS
     init_default_scope('mmseg')
-    loader = (cfg.train_dataloader if stage['dataloader'] is None
-              else stage['dataloader'])
+    loader = (cfg.train_dataloader if stage['dataloader'] is None else stage['dataloader'])
     return DATASETS.build(copy.deepcopy(resolve_refs(loader, cfg)['dataset']))
 
 
@@ -83,8 +82,7 @@ def test_every_stage_reads_pannuke_with_cell_names(pannuke_root):
             assert tuple(item['inputs']['sam'].shape) == (3, 1024, 1024)
             assert tuple(item['inputs']['clip'].shape) == (3, 336, 336)
             name = osp.relpath(sample.img_path, osp.join(pannuke_root, 'img_dir'))[:-4]
-            queries = list(sample.queries) + list(sample.metainfo.get('consistency_queries',
-                                                                      []))
+            queries = list(sample.queries) + list(sample.metainfo.get('consistency_queries', []))
             for query in queries:
                 check_cell_names(query['text'], query['class_name'])
                 texts.setdefault((stage['name'], query['type']), []).append(query['text'])
@@ -100,8 +98,9 @@ def test_every_stage_reads_pannuke_with_cell_names(pannuke_root):
     for key in (('semantic', 'semantic'), ('unlabeled', 'pseudo')):
         assert any(any(s in text for s in shown) for text in texts[key]), texts[key]
     singular = [one for _, one in DISPLAY_NAMES['pannuke'].values()]
-    assert all(sum(text.count(s) for s in singular) >= 2
-               for text in texts[('conditional', 'conditional')])  # target and anchor
+    assert all(
+        sum(text.count(s) for s in singular) >= 2
+        for text in texts[('conditional', 'conditional')])  # target and anchor
 
 
 def test_val_and_test_are_the_other_folds(pannuke_root):
@@ -110,8 +109,10 @@ def test_val_and_test_are_the_other_folds(pannuke_root):
     cfg = config_at(pannuke_root)
     for loader, fold in ((cfg.val_dataloader, 2), (cfg.test_dataloader, 3)):
         dataset = DATASETS.build(copy.deepcopy(loader.dataset))
-        paths = {osp.basename(osp.dirname(dataset.get_data_info(i)['img_path']))
-                 for i in range(len(dataset))}
+        paths = {
+            osp.basename(osp.dirname(dataset.get_data_info(i)['img_path']))
+            for i in range(len(dataset))
+        }
         assert paths == {f'fold{fold}'} and len(dataset) == len(FOLD_TISSUES[fold])
         assert set(dataset.metainfo['classes'][1:]) == set(LABELS)
 
@@ -122,9 +123,10 @@ def test_missing_pseudo_label_names_the_line(pannuke_root, tmp_path):
     missing = osp.join(pannuke_root, 'pseudo/fold1/unimatch_1_4', names[1] + '_pseudo.png')
     os.rename(missing, str(tmp_path / 'moved.png'))
     try:
-        with pytest.raises(FileNotFoundError,
-                           match=rf'1_4/unlabeled.txt line 2: pseudo-label missing: .*'
-                                 rf'{re.escape(names[1])}_pseudo.png'):
+        with pytest.raises(
+                FileNotFoundError,
+                match=rf'1_4/unlabeled.txt line 2: pseudo-label missing: .*'
+                rf'{re.escape(names[1])}_pseudo.png'):
             stage_dataset(cfg, dict(cfg.train_cfg.stages[2]))
     finally:
         os.rename(str(tmp_path / 'moved.png'), missing)

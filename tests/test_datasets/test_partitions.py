@@ -4,12 +4,17 @@ import os.path as osp
 
 import pytest
 
-from mmcora.datasets import (PARTITIONS, install_split_lists, packaged_split_file,
-                             partition_names, read_name_list)
+from mmcora.datasets import (PARTITIONS, install_split_lists, packaged_split_file, partition_names,
+                             read_name_list)
 
 # (labeled, unlabeled) per UniMatch partition of the 2975 Cityscapes training images.
-CITYSCAPES_COUNTS = {'1_30': (100, 2875), '1_16': (186, 2789), '1_8': (372, 2603),
-                     '1_4': (744, 2231), '1_2': (1488, 1487)}
+CITYSCAPES_COUNTS = {
+    '1_30': (100, 2875),
+    '1_16': (186, 2789),
+    '1_8': (372, 2603),
+    '1_4': (744, 2231),
+    '1_2': (1488, 1487)
+}
 
 
 @pytest.mark.parametrize('split', sorted(CITYSCAPES_COUNTS))
@@ -33,8 +38,10 @@ def test_cityscapes_val_and_name_form():
 
 
 def test_cityscapes_nesting_as_documented():
+
     def labeled(split):
         return set(read_name_list(packaged_split_file('cityscapes', split, 'labeled')))
+
     assert labeled('1_16') < labeled('1_8') < labeled('1_4') < labeled('1_2')
     assert not labeled('1_30') <= labeled('1_16')
 

@@ -12,20 +12,23 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
+from mmseg.registry import DATASETS
 
 import mmcora  # noqa: F401
 from mmcora.datasets.reasonseg_benchmark import ReasonSegDataset
 from mmcora.datasets.transforms import LoadReasoningAnnotations
 from mmcora.evaluation import ReasoningIoUMetric
 from mmcora.instructions import decode_rle, encode_rle
-from mmseg.registry import DATASETS
-
 from ..conftest import REPO
 
 H, W = 40, 60
-PIPELINE = [dict(type='LoadImageFromFile'), dict(type='LoadReasoningAnnotations'),
-            dict(type='SAMResize', size=256), dict(type='CLIPInputs', size=56),
-            dict(type='PackReasoningInputs')]
+PIPELINE = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadReasoningAnnotations'),
+    dict(type='SAMResize', size=256),
+    dict(type='CLIPInputs', size=56),
+    dict(type='PackReasoningInputs')
+]
 
 
 def _rect(x0, y0, x1, y1):
@@ -42,9 +45,16 @@ def _write(directory, name, shapes, texts, is_sentence, suffix='.jpg', size_in_j
     image = np.random.default_rng(0).integers(0, 256, (H, W, 3), dtype=np.uint8)
     directory.mkdir(parents=True, exist_ok=True)
     assert cv2.imwrite(str(directory / (name + suffix)), image)
-    anno = dict(version='4.5.6', flags={}, shapes=shapes, imagePath=name + suffix,
-                imageData=None, imageHeight=H, imageWidth=W, text=texts,
-                is_sentence=is_sentence)
+    anno = dict(
+        version='4.5.6',
+        flags={},
+        shapes=shapes,
+        imagePath=name + suffix,
+        imageData=None,
+        imageHeight=H,
+        imageWidth=W,
+        text=texts,
+        is_sentence=is_sentence)
     if not size_in_json:
         del anno['imageHeight'], anno['imageWidth']
     (directory / (name + '.json')).write_text(json.dumps(anno))
@@ -55,12 +65,12 @@ def _write(directory, name, shapes, texts, is_sentence, suffix='.jpg', size_in_j
 # big target, so it is drawn after it and wins the overlap; in b_sentence the small target is
 # drawn over the large ignore region.
 EXPECTED_A = np.zeros((H, W), np.uint8)
-EXPECTED_A[5:31, 5:31] = 1          # big target
-EXPECTED_A[10:21, 40:51] = 1        # small target
-EXPECTED_A[20:36, 20:36] = 255      # ignore, over the big target's corner
+EXPECTED_A[5:31, 5:31] = 1  # big target
+EXPECTED_A[10:21, 40:51] = 1  # small target
+EXPECTED_A[20:36, 20:36] = 255  # ignore, over the big target's corner
 EXPECTED_B = np.zeros((H, W), np.uint8)
-EXPECTED_B[0:21, 0:21] = 255        # "Ignore region"
-EXPECTED_B[5:11, 5:11] = 1          # target inside it (float corners truncate to ints)
+EXPECTED_B[0:21, 0:21] = 255  # "Ignore region"
+EXPECTED_B[5:11, 5:11] = 1  # target inside it (float corners truncate to ints)
 
 
 @pytest.fixture
@@ -68,29 +78,40 @@ def root(tmp_path):
     """A ``val`` split: a phrase (.jpg), a sentence (.png, no size in the JSON), and a file
     with only ignore and flag shapes."""
     val = tmp_path / 'reasonseg' / 'val'
-    _write(val, 'a_phrase', [
-        _shape('ignore', _rect(20, 20, 35, 35)),
-        _shape('target', _rect(5, 5, 30, 30)),
-        _shape('flag', _rect(0, 0, W - 1, H - 1)),  # would cover everything if drawn
-        _shape('target', _rect(40, 10, 50, 20)),
-    ], ['the red cup', 'the cup that is red'], False)
-    _write(val, 'b_sentence', [
-        _shape('target', [[5.9, 5.2], [10.7, 5.0], [10.99, 10.5], [5.0, 10.0]]),
-        _shape('Ignore region', _rect(0, 0, 20, 20)),
-    ], ['Something you drink coffee from.', 'What holds the coffee?', 'The mug.'], True,
-        suffix='.png', size_in_json=False)
-    _write(val, 'c_no_target', [_shape('ignore', _rect(0, 0, 9, 9)),
-                                _shape('flag', _rect(1, 1, 5, 5))], ['nothing'], False)
+    _write(
+        val,
+        'a_phrase',
+        [
+            _shape('ignore', _rect(20, 20, 35, 35)),
+            _shape('target', _rect(5, 5, 30, 30)),
+            _shape('flag', _rect(0, 0, W - 1, H - 1)),  # would cover everything if drawn
+            _shape('target', _rect(40, 10, 50, 20)),
+        ],
+        ['the red cup', 'the cup that is red'],
+        False)
+    _write(
+        val,
+        'b_sentence', [
+            _shape('target', [[5.9, 5.2], [10.7, 5.0], [10.99, 10.5], [5.0, 10.0]]),
+            _shape('Ignore region', _rect(0, 0, 20, 20)),
+        ], ['Something you drink coffee from.', 'What holds the coffee?', 'The mug.'],
+        True,
+        suffix='.png',
+        size_in_json=False)
+    _write(val, 'c_no_target',
+           [_shape('ignore', _rect(0, 0, 9, 9)),
+            _shape('flag', _rect(1, 1, 5, 5))], ['nothing'], False)
     return str(tmp_path / 'reasonseg')
 
 
 def _dataset(root, **kwargs):
     init_default_scope('mmseg')
-    return DATASETS.build(dict(type='ReasonSegDataset', data_root=root, split='val',
-                               pipeline=PIPELINE, **kwargs))
+    return DATASETS.build(
+        dict(type='ReasonSegDataset', data_root=root, split='val', pipeline=PIPELINE, **kwargs))
 
 
 class _Records(logging.Handler):
+
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.messages = []
@@ -107,9 +128,11 @@ def test_items_queries_and_skipped_file(root):
         dataset = _dataset(root)
     finally:
         logger.removeHandler(records)
-    assert records.messages == [f'{osp.join(root, "val", "c_no_target.json")}: no target '
-                                'polygon, skipped']
-    assert dataset.metainfo['classes'] == ('target',)
+    assert records.messages == [
+        f'{osp.join(root, "val", "c_no_target.json")}: no target '
+        'polygon, skipped'
+    ]
+    assert dataset.metainfo['classes'] == ('target', )
     assert len(dataset) == 2
     a, b = dataset.get_data_info(0), dataset.get_data_info(1)
     assert a['img_path'] == osp.join(root, 'val', 'a_phrase.jpg') and a['seg_map_path'] is None
@@ -120,8 +143,8 @@ def test_items_queries_and_skipped_file(root):
     assert qb['text'] == 'Something you drink coffee from. Please output segmentation mask.'
     assert (qa['type'], qb['type']) == ('reasonseg_phrase', 'reasonseg_sentence')
     for q in (qa, qb):
-        assert (q['answer'], q['class_id'], q['class_name'], q['source']) == (
-            '[SEG].', -1, 'target', 'reasonseg')
+        assert (q['answer'], q['class_id'], q['class_name'], q['source']) == ('[SEG].', -1,
+                                                                              'target', 'reasonseg')
         assert q['relation'] is None and q['anchor'] is None
     assert qa['target']['bbox'] == [5, 5, 51, 31]
     assert qb['target']['bbox'] == [5, 5, 11, 11]
@@ -148,9 +171,11 @@ def test_all_texts_makes_every_text_a_query_of_one_item(root):
     dataset = _dataset(root, all_texts=True)
     assert len(dataset) == 2
     texts = [q['text'] for q in dataset.get_data_info(1)['queries']]
-    assert texts == ['Something you drink coffee from. Please output segmentation mask.',
-                     'What holds the coffee? Please output segmentation mask.',
-                     'The mug. Please output segmentation mask.']
+    assert texts == [
+        'Something you drink coffee from. Please output segmentation mask.',
+        'What holds the coffee? Please output segmentation mask.',
+        'The mug. Please output segmentation mask.'
+    ]
     sample = dataset[1]['data_samples']
     assert sample.num_queries == 3
     assert np.array_equal(sample.gt_masks.numpy(), np.stack([EXPECTED_B] * 3))
@@ -162,9 +187,13 @@ def _evaluate(dataset, predict):
     metric.dataset_meta = dataset.metainfo
     for index in range(len(dataset)):
         sample = dataset[index]['data_samples']
-        metric.process(None, [dict(pred_masks=predict(sample.gt_masks),
-                                   gt_masks=sample.gt_masks, queries=sample.queries,
-                                   img_path=sample.img_path)])
+        metric.process(None, [
+            dict(
+                pred_masks=predict(sample.gt_masks),
+                gt_masks=sample.gt_masks,
+                queries=sample.queries,
+                img_path=sample.img_path)
+        ])
     return metric.compute_metrics(metric.results)
 
 
@@ -187,8 +216,7 @@ def test_metric_scores_a_perfect_prediction_100(root):
 def test_eval_config_builds_the_7b_val_pipeline(root):
     cfg = Config.fromfile(osp.join(REPO, 'configs', '_base_', 'datasets', 'reasonseg_eval.py'))
     assert cfg.custom_imports['imports'] == ['mmcora']
-    assert (cfg.val_dataloader.dataset.split, cfg.test_dataloader.dataset.split) == (
-        'val', 'test')
+    assert (cfg.val_dataloader.dataset.split, cfg.test_dataloader.dataset.split) == ('val', 'test')
     assert cfg.val_evaluator['type'] == 'ReasoningIoUMetric'
     dataset_cfg = cfg.val_dataloader.dataset
     dataset_cfg.data_root = root
@@ -198,8 +226,8 @@ def test_eval_config_builds_the_7b_val_pipeline(root):
     item = dataset[0]
     assert item['inputs']['sam'].shape == (3, 683, 1024)  # 40x60 -> longest side 1024
     assert item['inputs']['clip'].shape == (3, 336, 336)
-    assert [q['text'] for q in item['data_samples'].queries] == [
-        'What is the red cup in this image? Please output segmentation mask.']
+    assert [q['text'] for q in item['data_samples'].queries
+            ] == ['What is the red cup in this image? Please output segmentation mask.']
 
 
 def _bad_split(tmp_path, name, **changes):
@@ -230,10 +258,15 @@ def test_missing_image_names_the_json_file(tmp_path):
 
 
 def test_short_polygon_names_the_file_and_shape(tmp_path):
-    root, path = _bad_split(tmp_path, 'line', shapes=[
-        _shape('target', _rect(1, 1, 5, 5)), _shape('target', [[0, 0], [5, 5]])])
-    with pytest.raises(ValueError, match=rf"{re.escape(path)}: shape 1 \('target'\): a "
-                       r'polygon needs at least 3 \(x, y\) points, got array of shape \(2, 2\)'):
+    root, path = _bad_split(
+        tmp_path,
+        'line',
+        shapes=[_shape('target', _rect(1, 1, 5, 5)),
+                _shape('target', [[0, 0], [5, 5]])])
+    with pytest.raises(
+            ValueError,
+            match=rf"{re.escape(path)}: shape 1 \('target'\): a "
+            r'polygon needs at least 3 \(x, y\) points, got array of shape \(2, 2\)'):
         _dataset(root)
 
 
@@ -260,8 +293,12 @@ def test_annotations_without_label_map():
     target = np.zeros(shape, bool)
     target[2:, 1:3] = True
     query = dict(text='q', class_id=-1, target=dict(rle=encode_rle(target)), anchor=None)
-    results = dict(img=np.zeros((*shape, 3), np.uint8), img_path='x.jpg', seg_map_path=None,
-                   queries=[query], ignore_rle=encode_rle(ignore))
+    results = dict(
+        img=np.zeros((*shape, 3), np.uint8),
+        img_path='x.jpg',
+        seg_map_path=None,
+        queries=[query],
+        ignore_rle=encode_rle(ignore))
     masks = LoadReasoningAnnotations()(dict(results))['gt_masks']
     expected = target.astype(np.uint8)
     expected[0] = 255
@@ -270,6 +307,8 @@ def test_annotations_without_label_map():
     assert np.array_equal(LoadReasoningAnnotations()(dict(results))['gt_masks'][0], target)
     # a class query needs a label map
     results['queries'] = [dict(query, target=None, class_id=3)]
-    with pytest.raises(ValueError, match=r"x.jpg query 0 \('q'\): no target mask and no "
-                       'label map to take class 3 from'):
+    with pytest.raises(
+            ValueError,
+            match=r"x.jpg query 0 \('q'\): no target mask and no "
+            'label map to take class 3 from'):
         LoadReasoningAnnotations()(results)

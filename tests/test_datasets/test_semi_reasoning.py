@@ -24,8 +24,9 @@ PIPELINE = [
 def write_pseudo(root, out, names):
     """Pseudo-labels = the ground truth (void as road), confidence 0.5 left / 1 right."""
     for name in names:
-        label = cv2.imread(osp.join(root, 'gtFine/train', name + '_gtFine_labelTrainIds.png'),
-                           cv2.IMREAD_UNCHANGED)
+        label = cv2.imread(
+            osp.join(root, 'gtFine/train', name + '_gtFine_labelTrainIds.png'),
+            cv2.IMREAD_UNCHANGED)
         label[label == 255] = 0
         conf = np.full(label.shape, 255, np.uint8)
         conf[:, :label.shape[1] // 2] = 128
@@ -37,15 +38,15 @@ def write_pseudo(root, out, names):
 @pytest.fixture(scope='module')
 def pseudo_dir(toy_city_root, tmp_path_factory):
     out = str(tmp_path_factory.mktemp('pseudo'))
-    write_pseudo(toy_city_root, out, read_name_list(
-        osp.join(toy_city_root, 'splits/1_30/unlabeled.txt')))
+    write_pseudo(toy_city_root, out,
+                 read_name_list(osp.join(toy_city_root, 'splits/1_30/unlabeled.txt')))
     return out
 
 
 def build(root, pseudo, **kwargs):
     init_default_scope('mmseg')
-    args = dict(ann_file='splits/1_30/unlabeled.txt', data_root=root, pseudo_dir=pseudo,
-                pipeline=PIPELINE)
+    args = dict(
+        ann_file='splits/1_30/unlabeled.txt', data_root=root, pseudo_dir=pseudo, pipeline=PIPELINE)
     args.update(kwargs)
     return SemiReasoningDataset(**args)
 
@@ -81,6 +82,7 @@ def test_same_seed_repeats_the_draws(toy_city_root, pseudo_dir):
     def draws():
         np.random.seed(3)
         return [dataset[i]['data_samples'].queries[0]['text'] for i in range(4)]
+
     assert draws() == draws()
 
 
@@ -92,8 +94,9 @@ def test_without_confidence_maps(toy_city_root, pseudo_dir):
 def test_missing_pseudo_label_names_line_and_file(toy_city_root, pseudo_dir, tmp_path):
     names = read_name_list(osp.join(toy_city_root, 'splits/1_30/unlabeled.txt'))
     write_pseudo(toy_city_root, str(tmp_path), names[:3])
-    with pytest.raises(FileNotFoundError, match=r'unlabeled.txt line 4: pseudo-label missing: '
-                       + '.*' + names[3]):
+    with pytest.raises(
+            FileNotFoundError,
+            match=r'unlabeled.txt line 4: pseudo-label missing: ' + '.*' + names[3]):
         build(toy_city_root, str(tmp_path))
     with pytest.raises(FileNotFoundError, match='export_pseudo_labels'):
         build(toy_city_root, str(tmp_path / 'nowhere'))
@@ -113,15 +116,20 @@ def test_class_absent_from_the_query_bank_is_refused(toy_city_root, pseudo_dir, 
     bank.write_text(json.dumps({'road': [f'road query {i}' for i in range(7)]}))
     with pytest.raises(ValueError, match=r"class 'sidewalk' has no queries in .*bank.json"):
         build(toy_city_root, pseudo_dir, query_bank=dict(dataset=None, extra_file=str(bank)))
-    only_road = build(toy_city_root, pseudo_dir, sample_classes=['road'],
-                      query_bank=dict(dataset=None, extra_file=str(bank)))
+    only_road = build(
+        toy_city_root,
+        pseudo_dir,
+        sample_classes=['road'],
+        query_bank=dict(dataset=None, extra_file=str(bank)))
     assert only_road[0]['data_samples'].queries[0]['text'].startswith('road query')
     with pytest.raises(ValueError, match='at least 9'):
-        build(toy_city_root, pseudo_dir, num_queries=9,
-              pipeline=[dict(type='SamplePseudoQueries', num_queries=9)])
+        build(
+            toy_city_root,
+            pseudo_dir,
+            num_queries=9,
+            pipeline=[dict(type='SamplePseudoQueries', num_queries=9)])
     with pytest.raises(ValueError, match='SamplePseudoQueries draws 5 queries, the dataset'):
-        build(toy_city_root, pseudo_dir, pipeline=[dict(type='SamplePseudoQueries',
-                                                        num_queries=5)])
+        build(toy_city_root, pseudo_dir, pipeline=[dict(type='SamplePseudoQueries', num_queries=5)])
 
 
 def test_label_outside_the_classes_fails_at_the_draw_naming_the_file(toy_city_root, tmp_path):
@@ -149,8 +157,12 @@ def test_corrupt_pseudo_mask_swaps_the_target_at_the_given_rate():
         drawn = int(np.random.choice([0, 13]))
         mask = (label == drawn).astype(np.uint8)
         mask[label == 255] = 255
-        results = corrupt(dict(pseudo_label=label, queries=[dict(class_id=drawn)],
-                               sample_class_ids=(0, 11, 13), gt_masks=mask[None]))
+        results = corrupt(
+            dict(
+                pseudo_label=label,
+                queries=[dict(class_id=drawn)],
+                sample_class_ids=(0, 11, 13),
+                gt_masks=mask[None]))
         if results['mask_corrupted']:
             swapped += 1
             assert (results['gt_masks'][0][label != 255] == (label != drawn)[label != 255]).all()
@@ -158,9 +170,12 @@ def test_corrupt_pseudo_mask_swaps_the_target_at_the_given_rate():
         else:
             assert results['gt_masks'] is not None and (results['gt_masks'][0] == mask).all()
     assert 0.25 < swapped / 400 < 0.35
-    alone = corrupt.__class__(ratio=1.0)(dict(
-        pseudo_label=np.full((4, 4), 13, np.uint8), queries=[dict(class_id=13)],
-        sample_class_ids=(0, 13), gt_masks=np.ones((1, 4, 4), np.uint8)))
+    alone = corrupt.__class__(ratio=1.0)(
+        dict(
+            pseudo_label=np.full((4, 4), 13, np.uint8),
+            queries=[dict(class_id=13)],
+            sample_class_ids=(0, 13),
+            gt_masks=np.ones((1, 4, 4), np.uint8)))
     assert not alone['mask_corrupted']
     with pytest.raises(ValueError, match=r'ratio must be in \[0, 1\]'):
         corrupt.__class__(ratio=1.5)

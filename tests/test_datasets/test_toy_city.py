@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from mmengine.registry import init_default_scope
 
-from mmcora.datasets import ToyCitySpec, ensure_toy_city, generate_toy_city, read_name_list
-from mmcora.datasets import partition_names, toy_city_generator
+from mmcora.datasets import (ToyCitySpec, ensure_toy_city, generate_toy_city, partition_names,
+                             read_name_list, toy_city_generator)
 from mmcora.datasets.toy_city_generator import scene_ids
 from mmcora.datasets.toy_city_looks import (FACADE_FAMILIES, FOLIAGE_FAMILIES, ROAD_FAMILIES,
                                             SKY_FAMILIES, TERRAIN_FAMILIES, WALK_FAMILIES)
 from mmcora.datasets.toy_city_render import (LABEL_IDS, PERSON, POLE, SIGN, THING_CLASSES,
-                                            draw_street_and_look, render_scene)
+                                             draw_street_and_look, render_scene)
 
 NAME = re.compile(r'^([a-z]+)_(\d{6})_(\d{6})$')
 USED_CLASSES = {0, 1, 2, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15, 18}
@@ -24,8 +24,7 @@ USED_CLASSES = {0, 1, 2, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15, 18}
 
 def _tree_digest(root: str) -> dict:
     files = sorted(glob.glob(osp.join(root, '**', '*.*'), recursive=True))
-    return {osp.relpath(f, root): hashlib.sha256(open(f, 'rb').read()).hexdigest()
-            for f in files}
+    return {osp.relpath(f, root): hashlib.sha256(open(f, 'rb').read()).hexdigest() for f in files}
 
 
 def _labels(root: str, split: str) -> list:
@@ -46,8 +45,7 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path):
 
 
 def test_cityscapes_layout_and_naming(toy_city_root, toy_city_spec):
-    for split, count in (('train', toy_city_spec['num_train']),
-                         ('val', toy_city_spec['num_val'])):
+    for split, count in (('train', toy_city_spec['num_train']), ('val', toy_city_spec['num_val'])):
         images = sorted(glob.glob(osp.join(toy_city_root, 'leftImg8bit', split, '*', '*.png')))
         assert len(images) == count
         for path in images:
@@ -74,13 +72,18 @@ def test_cityscapes_layout_and_naming(toy_city_root, toy_city_spec):
 def test_mmseg_cityscapes_dataset_reads_it_unchanged(toy_city_root):
     init_default_scope('mmseg')
     from mmseg.datasets import CityscapesDataset
-    pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
-                dict(type='PackSegInputs')]
+    pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='LoadAnnotations'),
+        dict(type='PackSegInputs')
+    ]
     for split, ann, count in (('train', 'splits/1_4/labeled.txt', 8),
-                              ('train', 'splits/1_4/unlabeled.txt', 22),
-                              ('val', 'splits/val.txt', 6)):
+                              ('train', 'splits/1_4/unlabeled.txt', 22), ('val', 'splits/val.txt',
+                                                                          6)):
         dataset = CityscapesDataset(
-            data_root=toy_city_root, ann_file=ann, pipeline=pipeline,
+            data_root=toy_city_root,
+            ann_file=ann,
+            pipeline=pipeline,
             data_prefix=dict(img_path=f'leftImg8bit/{split}', seg_map_path=f'gtFine/{split}'))
         assert len(dataset) == count
         sample = dataset[0]
@@ -91,9 +94,9 @@ def test_mmseg_cityscapes_dataset_reads_it_unchanged(toy_city_root):
 
 def test_content_classes_instances_and_positions(toy_city_root):
     labels = _labels(toy_city_root, 'train')
-    present = set().union(*(set(np.unique(l).tolist()) for l in labels))
+    present = set().union(*(set(np.unique(label).tolist()) for label in labels))
     assert present == USED_CLASSES | {255}
-    assert min(len(np.unique(l)) for l in labels) >= 10
+    assert min(len(np.unique(label)) for label in labels) >= 10
     cars_per_image, car_x = [], []
     for label in labels:
         count, _, stats, centroids = cv2.connectedComponentsWithStats(
@@ -114,8 +117,8 @@ def test_instances_touch_and_the_instance_map_separates_them():
         assert (instances[thing] > 0).all() and not instances[~thing].any()
         for class_id in THING_CLASSES:
             count, components = cv2.connectedComponents((train_ids == class_id).astype(np.uint8))
-            merged += sum(len(np.unique(instances[components == comp])) > 1
-                          for comp in range(1, count))
+            merged += sum(
+                len(np.unique(instances[components == comp])) > 1 for comp in range(1, count))
     assert merged >= 10
 
 
@@ -136,16 +139,16 @@ def test_appearance_families_vary_across_scenes():
     # Every family of every class is drawn somewhere in 240 scenes, and the 8 labeled
     # scenes of 1/30 miss some: labels, not capacity, decide what a segmenter has seen.
     # Scene i of train is drawn from default_rng([seed, 0, i]) (generate_toy_city).
-    looks = [draw_street_and_look(np.random.default_rng([0, 0, i]), 128, 256)[1]
-             for i in range(240)]
+    looks = [
+        draw_street_and_look(np.random.default_rng([0, 0, i]), 128, 256)[1] for i in range(240)
+    ]
     names = [f'{city}/{name}' for city, name in scene_ids('train', 240)]
     labeled = set(partition_names(names, 0)['1_30'][0])
     few = [look for look, name in zip(looks, names) if name in labeled]
     assert len(few) == 8
     missing = 0
-    for attr, families in (('sky', SKY_FAMILIES), ('road', ROAD_FAMILIES),
-                           ('walk', WALK_FAMILIES), ('terrain', TERRAIN_FAMILIES),
-                           ('foliage', FOLIAGE_FAMILIES)):
+    for attr, families in (('sky', SKY_FAMILIES), ('road', ROAD_FAMILIES), ('walk', WALK_FAMILIES),
+                           ('terrain', TERRAIN_FAMILIES), ('foliage', FOLIAGE_FAMILIES)):
         assert {getattr(look, attr) for look in looks} == set(families)
         missing += len(set(families) - {getattr(look, attr) for look in few})
     assert {f for look in looks for f in look.facades} == set(FACADE_FAMILIES)
@@ -159,25 +162,28 @@ def test_colour_alone_does_not_identify_classes(toy_city_root):
     def pixels(split):
         xs, ys = [], []
         for path in sorted(glob.glob(osp.join(toy_city_root, 'leftImg8bit', split, '*', '*'))):
-            gt = path.replace('leftImg8bit', 'gtFine', 1).replace(
-                '_leftImg8bit.png', '_gtFine_labelTrainIds.png')
+            gt = path.replace('leftImg8bit', 'gtFine', 1).replace('_leftImg8bit.png',
+                                                                  '_gtFine_labelTrainIds.png')
             label = cv2.imread(gt, cv2.IMREAD_UNCHANGED).ravel()
             keep = label != 255
             xs.append(cv2.imread(path).reshape(-1, 3)[keep].astype(np.float32))
             ys.append(label[keep])
         return np.concatenate(xs), np.concatenate(ys)
+
     x, y = pixels('train')
     classes = np.unique(y)
     means = np.stack([x[y == c].mean(0) for c in classes])
     xv, yv = pixels('val')
-    pred = classes[np.argmin(((xv[:, None] - means[None]) ** 2).sum(-1), axis=1)]
+    pred = classes[np.argmin(((xv[:, None] - means[None])**2).sum(-1), axis=1)]
     per_class = [np.mean(pred[yv == c] == c) for c in classes if (yv == c).sum() > 50]
     assert np.mean(per_class) < 0.6
 
 
 def test_partition_lists(toy_city_root):
-    train = {f'{osp.basename(osp.dirname(p))}/{osp.basename(p)[:-16]}' for p in
-             glob.glob(osp.join(toy_city_root, 'leftImg8bit', 'train', '*', '*.png'))}
+    train = {
+        f'{osp.basename(osp.dirname(p))}/{osp.basename(p)[:-16]}'
+        for p in glob.glob(osp.join(toy_city_root, 'leftImg8bit', 'train', '*', '*.png'))
+    }
     expected = {'1_30': 1, '1_16': 2, '1_8': 4, '1_4': 8}
     for split, count in expected.items():
         labeled = read_name_list(osp.join(toy_city_root, 'splits', split, 'labeled.txt'))
@@ -229,6 +235,7 @@ def test_generation_failure_leaves_nothing_behind(tmp_path, monkeypatch):
         if len(calls) == 3:
             raise OSError('disk full')
         return original(*args, **kwargs)
+
     original = toy_city_generator.write_scene
     monkeypatch.setattr(toy_city_generator, 'write_scene', failing_write)
     with pytest.raises(OSError, match='disk full'):

@@ -9,7 +9,6 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import mmcora  # noqa: F401
-
 from ..conftest import REPO
 
 CONFIG = osp.join(REPO, 'configs', 'unimatch', 'unimatch_fcn-r18-tiny_toy-city-1-30.py')
@@ -61,8 +60,8 @@ def test_wrong_data_root_names_the_list(tmp_path):
     from mmengine.registry import init_default_scope
     from mmseg.registry import DATASETS
     init_default_scope('mmseg')
-    cfg = Config.fromfile(osp.join(REPO, 'configs', 'unimatch',
-                                   'unimatch_deeplabv3plus-r101_cityscapes-1-8.py'))
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs', 'unimatch', 'unimatch_deeplabv3plus-r101_cityscapes-1-8.py'))
     labeled = cfg.train_dataloader.dataset.datasets[0]
     labeled.data_root = str(tmp_path / 'nowhere')
     # mmseg's own check, at build time: an AssertionError naming the list
@@ -89,8 +88,8 @@ def test_reasoning_label_maps_are_checked(toy_city_root, tmp_path):
     assert missing_files(dataset) == [(1, gone)]
 
 
-def test_stage_3_pseudo_labels_are_checked_before_the_first_iteration(
-        toy_city_root, toy_city_spec, tmp_path):
+def test_stage_3_pseudo_labels_are_checked_before_the_first_iteration(toy_city_root, toy_city_spec,
+                                                                      tmp_path):
     """A missing pseudo-label of a later stage stops a staged run before iteration 1 (not
     when stage 3 starts), naming the list line and the file."""
     from ..test_tools.test_cora_stages import stage_config
@@ -100,7 +99,9 @@ def test_stage_3_pseudo_labels_are_checked_before_the_first_iteration(
     cfg = Config.fromfile(path)
     cfg.work_dir = str(tmp_path / 'work')
     runner = Runner.from_cfg(cfg)
-    with pytest.raises(FileNotFoundError, match=rf'splits/1_4/unlabeled.txt line 3.*'
-                                                rf'{unlabeled[2]}_pseudo.png'):
+    with pytest.raises(
+            FileNotFoundError,
+            match=rf'splits/1_4/unlabeled.txt line 3.*'
+            rf'{unlabeled[2]}_pseudo.png'):
         runner.train()
     assert runner.iter == 0 and not glob.glob(str(tmp_path / 'work' / '*.pth'))

@@ -20,21 +20,28 @@ class TinyRegressor(BaseModel):
         inputs, targets = torch.stack(inputs), torch.stack(targets)
         out = self.linear(inputs)
         if mode == 'loss':
-            return dict(loss=((out - targets) ** 2).mean())
+            return dict(loss=((out - targets)**2).mean())
         return out
 
 
 def _runner(work_dir: str, max_iters: int, resume: bool) -> Runner:
     data = [dict(inputs=torch.randn(2), targets=torch.randn(1)) for _ in range(8)]
     return Runner(
-        model=TinyRegressor(), work_dir=work_dir, resume=resume,
-        train_dataloader=dict(dataset=data, sampler=dict(type='InfiniteSampler', shuffle=True),
-                              batch_size=2, num_workers=0),
+        model=TinyRegressor(),
+        work_dir=work_dir,
+        resume=resume,
+        train_dataloader=dict(
+            dataset=data,
+            sampler=dict(type='InfiniteSampler', shuffle=True),
+            batch_size=2,
+            num_workers=0),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
         train_cfg=dict(by_epoch=False, max_iters=max_iters),
-        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False),
-                           logger=dict(type='LoggerHook', interval=1)),
-        default_scope='mmengine', experiment_name=f'compat_{max_iters}_{resume}')
+        default_hooks=dict(
+            checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False),
+            logger=dict(type='LoggerHook', interval=1)),
+        default_scope='mmengine',
+        experiment_name=f'compat_{max_iters}_{resume}')
 
 
 class WritesMarker:
@@ -67,8 +74,8 @@ def test_resume_from_own_checkpoint(tmp_path):
 def test_plain_state_dict_loads(tmp_path):
     path = tmp_path / 'plain.pth'
     torch.save({'state_dict': {'w': torch.ones(2)}}, path)
-    assert torch.equal(CheckpointLoader.load_checkpoint(str(path))['state_dict']['w'],
-                       torch.ones(2))
+    assert torch.equal(
+        CheckpointLoader.load_checkpoint(str(path))['state_dict']['w'], torch.ones(2))
 
 
 def test_arbitrary_pickle_refused_unless_trusted(tmp_path, monkeypatch):

@@ -16,22 +16,28 @@ ROOT = dict(
 
 def test_refs_resolve_with_overrides_and_inside_wrappers():
     loader = resolve_refs('loader', ROOT)
-    assert loader['dataset'] == dict(type='ReasoningSegDataset', ann_file='a.jsonl',
-                                     query_types=('conditional', ))
+    assert loader['dataset'] == dict(
+        type='ReasoningSegDataset', ann_file='a.jsonl', query_types=('conditional', ))
     mixed = resolve_refs(dict(ref='mixed', batch_size=8), ROOT)
     assert mixed['batch_size'] == 8
-    assert [d['type'] for d in mixed['dataset']['datasets']] == ['ReasoningSegDataset',
-                                                                 'SemiReasoningDataset']
+    assert [d['type'] for d in mixed['dataset']['datasets']
+            ] == ['ReasoningSegDataset', 'SemiReasoningDataset']
     # a dataset's own 'dataset' argument is a value, not a reference
     assert mixed['dataset']['datasets'][1]['dataset'] == 'cityscapes'
     assert ROOT['loader']['dataset'] == dict(ref='labeled', query_types=('conditional', ))
 
 
 def test_unknown_ref_names_where():
-    with pytest.raises(KeyError, match=r"stages\[2\].dataloader -> mixed.dataset.datasets\[1\]: "
-                                       "'nowhere' names no top-level entry"):
-        resolve_refs('mixed', dict(ROOT, mixed=dict(dataset=dict(
-            type='ConcatDataset', datasets=['labeled', 'nowhere']))), 'stages[2].dataloader')
+    with pytest.raises(
+            KeyError,
+            match=r"stages\[2\].dataloader -> mixed.dataset.datasets\[1\]: "
+            "'nowhere' names no top-level entry"):
+        resolve_refs(
+            'mixed',
+            dict(
+                ROOT,
+                mixed=dict(dataset=dict(type='ConcatDataset', datasets=['labeled', 'nowhere']))),
+            'stages[2].dataloader')
 
 
 def _loop(stages, **kwargs):
@@ -40,7 +46,9 @@ def _loop(stages, **kwargs):
 
 
 def test_stage_table_is_checked():
-    loop = _loop([dict(name='a', iters=2), dict(name='b', iters=0), dict(name='c', iters=3)],
+    loop = _loop([dict(name='a', iters=2),
+                  dict(name='b', iters=0),
+                  dict(name='c', iters=3)],
                  max_iters=5)
     assert loop.boundaries == [(0, 2), (2, 2), (2, 5)]
     assert [loop.stage_at(i) for i in range(5)] == [0, 0, 2, 2, 2]
@@ -57,9 +65,13 @@ def test_stage_table_is_checked():
 def test_validation_runs_at_every_stage_end():
     """Besides the interval, the loop validates at the last iteration of each non-empty
     stage (the per-stage results the pipeline's table reads); off with val_at_stage_ends."""
+
     def vals(**kwargs):
-        loop = _loop([dict(name='a', iters=3), dict(name='b', iters=0), dict(name='c', iters=4)],
-                     val_interval=5, **kwargs)
+        loop = _loop([dict(name='a', iters=3),
+                      dict(name='b', iters=0),
+                      dict(name='c', iters=4)],
+                     val_interval=5,
+                     **kwargs)
         done = []
         loop.runner.val_loop = SimpleNamespace(run=lambda: done.append(loop.iter))
         loop.runner.call_hook = lambda *args, **kw: None
@@ -70,9 +82,11 @@ def test_validation_runs_at_every_stage_end():
 
         def run_iter(idx, data_batch=None):
             loop._iter += 1
+
         loop.run_iter = run_iter
         loop.run()
         return done
+
     assert vals() == [3, 5, 7]
     assert vals(val_at_stage_ends=False) == [5, 7]
 
@@ -87,20 +101,24 @@ def test_every_staged_config_resolves_with_one_partition_throughout():
     from mmengine.config import Config
 
     from ..conftest import REPO
-    configs = [c for c in sorted(glob.glob(osp.join(REPO, 'configs', 'cora', '*.py')))
-               if Config.fromfile(c).get('train_cfg', {}).get('type') == 'CORAStagedTrainLoop']
+    configs = [
+        c for c in sorted(glob.glob(osp.join(REPO, 'configs', 'cora', '*.py')))
+        if Config.fromfile(c).get('train_cfg', {}).get('type') == 'CORAStagedTrainLoop'
+    ]
     assert len(configs) >= 14
     for path in configs:
         cfg = Config.fromfile(path)
         loaders = [resolve_refs(cfg.train_dataloader, cfg)] + [
-            resolve_refs(s['dataloader'], cfg) for s in cfg.train_cfg.stages
-            if s.get('dataloader')]
+            resolve_refs(s['dataloader'], cfg) for s in cfg.train_cfg.stages if s.get('dataloader')
+        ]
         found = set()
         for loader in loaders:
             dataset = loader['dataset']
             for d in dataset.get('datasets', [dataset]):
+                # yapf: disable  (yapf breaks d.get(...) calls between their arguments)
                 for text in (d['ann_file'], d.get('pseudo_dir', ''),
                              d.get('build_instructions', {}).get('ann_file', '')):
                     # '1_30' between separators (PanNuke's 'fold1_1_30_labeled' too)
                     found |= set(re.findall(r'(?<![^/_])1_\d+(?![^/_.])|train', text))
+                # yapf: enable
         assert len(found) == 1, (osp.basename(path), found)

@@ -8,7 +8,7 @@ from mmengine.structures import BaseDataElement, PixelData
 import mmcora.evaluation  # noqa: F401  registers ReasoningIoUMetric
 from mmcora.evaluation import ReasoningIoUMetric, reasoning_iou
 
-I = 255  # ignore
+I = 255  # noqa: E741  ignore (the letter reads as a cell of the masks below)
 
 # Five 2×3 masks over two images. Per mask, counted by hand (pixels as (row, col)):
 #  0 car/semantic      pred {00,02,10} gt {00,01}                 I=1 U=4  IoU 1/4
@@ -30,23 +30,28 @@ IMAGES = {'a.png': [0, 1, 2], 'b.png': [3, 4]}
 
 EXPECTED = {
     # ΣI/ΣU = 6/15; gIoU = (1/4 + 1 + 2/3 + 0 + 1/2) / 5 = 0.48333
-    'cIoU': 40.0, 'gIoU': 48.33, 'num_masks': 5,
+    'cIoU': 40.0,
+    'gIoU': 48.33,
+    'num_masks': 5,
     # semantic: masks 0, 2, 4 -> 6/13 = 0.461538; (1/4 + 2/3 + 1/2) / 3 = 0.472222
-    'cIoU/semantic': 46.15, 'gIoU/semantic': 47.22,
+    'cIoU/semantic': 46.15,
+    'gIoU/semantic': 47.22,
     # attribute: only the empty-union mask -> ΣU == 0 gives 0; gIoU counts it as 1
-    'cIoU/attribute': 0.0, 'gIoU/attribute': 100.0,
+    'cIoU/attribute': 0.0,
+    'gIoU/attribute': 100.0,
     # conditional: the false positive on an empty gt
-    'cIoU/conditional': 0.0, 'gIoU/conditional': 0.0,
+    'cIoU/conditional': 0.0,
+    'gIoU/conditional': 0.0,
     # car: masks 0, 3, 4 -> 4/12; road: masks 1, 2 -> 2/3
-    'cIoU/class/car': 33.33, 'cIoU/class/road': 66.67,
+    'cIoU/class/car': 33.33,
+    'cIoU/class/road': 66.67,
 }
 
 
 def sample(path: str, mask_ids: list, as_pixel_data: bool = False) -> dict:
     pred = torch.tensor([MASKS[i][0] for i in mask_ids], dtype=torch.bool)
     gt = torch.tensor([MASKS[i][1] for i in mask_ids], dtype=torch.uint8)
-    queries = [dict(type=MASKS[i][2], class_name=MASKS[i][3], text='segment it')
-               for i in mask_ids]
+    queries = [dict(type=MASKS[i][2], class_name=MASKS[i][3], text='segment it') for i in mask_ids]
     if as_pixel_data:
         pred, gt = dict(data=pred), dict(data=gt)
     return dict(img_path=path, pred_masks=pred, gt_masks=gt, queries=queries)
@@ -72,7 +77,7 @@ def test_metric_values_per_type_and_class():
     # One entry per image of plain scalars: what mmengine gathers across ranks.
     assert len(metric.results) == 2
     assert [tuple(r) for r in metric.results[1]] == [(0, 2, 'conditional', 'car'),
-                                                   (3, 6, 'semantic', 'car')]
+                                                     (3, 6, 'semantic', 'car')]
 
 
 def test_prediction_inside_ignore_region_does_not_count():
@@ -111,15 +116,20 @@ def test_class_table_logged_in_dataset_order(monkeypatch):
     table = logged[-1]
     assert 'sky' not in table  # no masks, no row
     assert table.index('road') < table.index('car')
-    rows = {line.split('|')[1].strip(): [c.strip() for c in line.split('|')[2:5]]
-            for line in table.splitlines() if line.startswith('|')}
-    assert rows['car'] == ['33.33', '25.0', '3']     # gIoU (1/4 + 0 + 1/2) / 3
-    assert rows['road'] == ['66.67', '83.33', '2']   # gIoU (1 + 2/3) / 2
+    rows = {
+        line.split('|')[1].strip(): [c.strip() for c in line.split('|')[2:5]]
+        for line in table.splitlines() if line.startswith('|')
+    }
+    assert rows['car'] == ['33.33', '25.0', '3']  # gIoU (1/4 + 0 + 1/2) / 3
+    assert rows['road'] == ['66.67', '83.33', '2']  # gIoU (1 + 2/3) / 2
 
 
 def test_no_masks_gives_zeros_not_nan():
-    empty = dict(img_path='t', pred_masks=torch.zeros(0, 2, 2, dtype=torch.bool),
-                 gt_masks=torch.zeros(0, 2, 2, dtype=torch.uint8), queries=[])
+    empty = dict(
+        img_path='t',
+        pred_masks=torch.zeros(0, 2, 2, dtype=torch.bool),
+        gt_masks=torch.zeros(0, 2, 2, dtype=torch.uint8),
+        queries=[])
     metrics = evaluate(ReasoningIoUMetric(), [empty])
     assert (metrics['cIoU'], metrics['gIoU'], metrics['num_masks']) == (0.0, 0.0, 0)
 
@@ -127,8 +137,9 @@ def test_no_masks_gives_zeros_not_nan():
 @pytest.mark.parametrize('change, message', [
     (dict(pred_masks=torch.zeros(3, 2, 2, dtype=torch.bool)), r'pred_masks \(3, 2, 2\)'),
     (dict(gt_masks=torch.zeros(3, 3, 2, dtype=torch.uint8)), r'gt_masks \(3, 3, 2\)'),
-    (dict(pred_masks=torch.zeros(2, 3, dtype=torch.bool),
-          gt_masks=torch.zeros(2, 3, dtype=torch.uint8)), r'\(N, H, W\)'),
+    (dict(
+        pred_masks=torch.zeros(2, 3, dtype=torch.bool),
+        gt_masks=torch.zeros(2, 3, dtype=torch.uint8)), r'\(N, H, W\)'),
     (dict(queries=[dict(type='semantic', class_name='car')]), '1 queries for 3 masks'),
     (dict(queries=[dict(type='semantic')] * 3), 'class_name'),
     (dict(pred_masks=torch.full((3, 2, 3), 0.3)), 'binary'),
@@ -156,8 +167,8 @@ def test_through_mmengine_evaluator_and_registry():
     for path, ids in IMAGES.items():
         s = sample(path, ids)
         element = BaseDataElement(metainfo=dict(img_path=path))
-        element.pred_masks, element.gt_masks, element.queries = (
-            s['pred_masks'], s['gt_masks'], s['queries'])
+        element.pred_masks, element.gt_masks, element.queries = (s['pred_masks'], s['gt_masks'],
+                                                                 s['queries'])
         element.unused = PixelData(data=torch.zeros(1, 2, 3))
         elements.append(element)
     evaluator.process(data_samples=elements, data_batch=dict(inputs=[]))

@@ -77,12 +77,17 @@ def valid_content(body: dict, tag: str = '') -> str:
     text = user_text(body)
     relation = RELATION_LINE.search(text)
     if relation is None:  # attribute task
-        return json.dumps({'description': 'the region inside the given outline',
-                           'question': f'Please segment the region inside the given outline{tag}.'})
+        return json.dumps({
+            'description': 'the region inside the given outline',
+            'question': f'Please segment the region inside the given outline{tag}.'
+        })
     anchor = ANCHOR_LINE.search(text).group(1).strip()
     phrase = RELATION_PHRASES[relation.group(1)]
-    return json.dumps({'question': f'Segment what is {phrase} the {anchor} <anchor>{tag}.',
-                       'answer': 'Sure, it is [SEG].', 'relation': relation.group(1)})
+    return json.dumps({
+        'question': f'Segment what is {phrase} the {anchor} <anchor>{tag}.',
+        'answer': 'Sure, it is [SEG].',
+        'relation': relation.group(1)
+    })
 
 
 Script = Callable[[str, dict, int], Reply]
@@ -138,20 +143,42 @@ class ChatServer:
             self.bodies.append(body)
             self.authorizations.append(authorization)
         if self.api_key is not None and authorization != f'Bearer {self.api_key}':
-            return Reply(401, body={'error': {'message': 'Incorrect API key provided.',
-                                              'type': 'invalid_request_error',
-                                              'code': 'invalid_api_key'}})
+            return Reply(
+                401,
+                body={
+                    'error': {
+                        'message': 'Incorrect API key provided.',
+                        'type': 'invalid_request_error',
+                        'code': 'invalid_api_key'
+                    }
+                })
         return self.script(item, body, attempt)
 
     def _completion(self, body: dict, reply: Reply) -> dict:
-        return {'id': f'chatcmpl-{len(self.bodies)}', 'object': 'chat.completion',
-                'created': int(time.time()), 'model': body.get('model', '?'),
-                'choices': [{'index': 0, 'finish_reason': reply.finish_reason,
-                             'message': {'role': 'assistant', 'content': reply.content,
-                                         'refusal': None}}],
-                'usage': {'prompt_tokens': reply.prompt_tokens,
-                          'completion_tokens': reply.completion_tokens,
-                          'total_tokens': reply.prompt_tokens + reply.completion_tokens}}
+        return {
+            'id':
+            f'chatcmpl-{len(self.bodies)}',
+            'object':
+            'chat.completion',
+            'created':
+            int(time.time()),
+            'model':
+            body.get('model', '?'),
+            'choices': [{
+                'index': 0,
+                'finish_reason': reply.finish_reason,
+                'message': {
+                    'role': 'assistant',
+                    'content': reply.content,
+                    'refusal': None
+                }
+            }],
+            'usage': {
+                'prompt_tokens': reply.prompt_tokens,
+                'completion_tokens': reply.completion_tokens,
+                'total_tokens': reply.prompt_tokens + reply.completion_tokens
+            }
+        }
 
     def _handler_class(self) -> type:
         server = self
@@ -186,8 +213,12 @@ class ChatServer:
                     return
                 time.sleep(reply.delay)
                 data = reply.body if reply.body is not None else (
-                    server._completion(body, reply) if reply.status == 200 else
-                    {'error': {'message': f'scripted HTTP {reply.status}', 'type': 'server_error'}})
+                    server._completion(body, reply) if reply.status == 200 else {
+                        'error': {
+                            'message': f'scripted HTTP {reply.status}',
+                            'type': 'server_error'
+                        }
+                    })
                 if self._send(reply.status, data, reply.headers) and reply.status == 200:
                     with server._lock:
                         server.answered[item_of(body)] += 1

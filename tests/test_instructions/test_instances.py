@@ -8,8 +8,8 @@ import pytest
 
 from mmcora.datasets.toy_city_generator import write_scene
 from mmcora.datasets.toy_city_render import CAR, render_scene
-from mmcora.instructions import (LAYOUTS, InstructionEngine, build_instruction_set,
-                                 extract_objects, read_instruction_file)
+from mmcora.instructions import (LAYOUTS, InstructionEngine, build_instruction_set, extract_objects,
+                                 read_instruction_file)
 from mmcora.instructions.vocabulary import VOCABULARIES
 
 LAYOUT = LAYOUTS['cityscapes']
@@ -17,9 +17,13 @@ CAR_LABEL_ID, POLE = 26, 5
 
 
 def _engine(**kwargs) -> InstructionEngine:
-    return InstructionEngine(LAYOUT.classes, VOCABULARIES['cityscapes'], LAYOUT.object_classes,
-                             LAYOUT.ground_classes, instance_classes=LAYOUT.instance_classes,
-                             **kwargs)
+    return InstructionEngine(
+        LAYOUT.classes,
+        VOCABULARIES['cityscapes'],
+        LAYOUT.object_classes,
+        LAYOUT.ground_classes,
+        instance_classes=LAYOUT.instance_classes,
+        **kwargs)
 
 
 def _two_touching_cars():
@@ -66,8 +70,8 @@ def test_builder_reads_instance_ids_of_cityscapes_data(tmp_path):
     cv2.imwrite(osp.join(gt, f'{name}_gtFine_instanceIds.png'), instances)
     (tmp_path / 'list.txt').write_text(f'x/{name}\n')
     out = str(tmp_path / 'set.jsonl')
-    summary = build_instruction_set(root, 'cityscapes', 'train', 'list.txt', out=out,
-                                    conditional_per_image=8)
+    summary = build_instruction_set(
+        root, 'cityscapes', 'train', 'list.txt', out=out, conditional_per_image=8)
     assert summary['images_with_instance_maps'] == 1
     header, records = read_instruction_file(out)
     assert header['images_with_instance_maps'] == 1

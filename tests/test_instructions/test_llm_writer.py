@@ -15,11 +15,9 @@ import cv2
 import numpy as np
 import pytest
 
-from mmcora.instructions.llm_writer import (AttributeRequest, AttributeResult,
-                                            ConditionalRequest, ConditionalResult,
-                                            LLMInstructionWriter, LLMWriterError, ObjectInfo,
-                                            mask_to_polygons, parse_output)
-
+from mmcora.instructions.llm_writer import (AttributeRequest, AttributeResult, ConditionalRequest,
+                                            ConditionalResult, LLMInstructionWriter, LLMWriterError,
+                                            ObjectInfo, mask_to_polygons, parse_output)
 from .chat_server import ChatServer, Reply, image_url, user_text, valid_content
 
 SECRET = 'sk-test-SECRET123'
@@ -55,9 +53,11 @@ def scene(tmp_path):
     image[24:40, 60:80] = (0, 200, 0)
     path = str(tmp_path / 'street.png')
     assert cv2.imwrite(path, image)
-    objects = {'car': info('car', box_mask((64, 96), 8, 20, 40, 40)),
-               'bicycle': info('bicycle', box_mask((64, 96), 60, 24, 80, 40)),
-               'road': info('road', box_mask((64, 96), 0, 40, 96, 64))}
+    objects = {
+        'car': info('car', box_mask((64, 96), 8, 20, 40, 40)),
+        'bicycle': info('bicycle', box_mask((64, 96), 60, 24, 80, 40)),
+        'road': info('road', box_mask((64, 96), 0, 40, 96, 64))
+    }
     return path, objects
 
 
@@ -71,13 +71,19 @@ def attribute(scene, name='car', item=None):
 
 def conditional(scene, relation='left'):
     path, objects = scene
-    return ConditionalRequest('street#conditional:car', path, objects['car'],
-                              objects['bicycle'], relation)
+    return ConditionalRequest('street#conditional:car', path, objects['car'], objects['bicycle'],
+                              relation)
 
 
 def writer_for(server, tmp_path, **kwargs):
-    args = dict(cache_dir=str(tmp_path / 'cache'), base_url=server.base_url, max_retries=2,
-                backoff_base=0.01, backoff_max=0.05, timeout=10, progress=False)
+    args = dict(
+        cache_dir=str(tmp_path / 'cache'),
+        base_url=server.base_url,
+        max_retries=2,
+        backoff_base=0.01,
+        backoff_max=0.05,
+        timeout=10,
+        progress=False)
     args.update(kwargs)
     return LLMInstructionWriter(**args)
 
@@ -109,8 +115,8 @@ def test_mask_to_polygons():
 
 def test_writes_both_kinds_and_accounts_cost(scene, tmp_path):
     with ChatServer(always_valid, api_key=SECRET) as server:
-        writer = writer_for(server, tmp_path, price_per_million_input=2.5,
-                            price_per_million_output=10.0)
+        writer = writer_for(
+            server, tmp_path, price_per_million_input=2.5, price_per_million_output=10.0)
         results = writer.write([attribute(scene), conditional(scene)])
     assert isinstance(results[0], AttributeResult)
     assert results[0].description == 'the region inside the given outline'
@@ -152,6 +158,7 @@ def test_downscales_image_and_polygons(scene, tmp_path):
 
 
 def test_malformed_json_once_then_valid(scene, tmp_path):
+
     def script(item, body, attempt):
         return Reply(content='{"description": "the' if attempt == 0 else valid_content(body))
 
@@ -173,11 +180,25 @@ def test_always_malformed_fails_naming_the_item(scene, tmp_path):
 
 
 @pytest.mark.parametrize('data, problem', [
-    ({'description': 'the red shapes'}, "'question'"),
-    ({'description': 'the red shapes', 'question': '  '}, "'question'"),
-    ({'description': 'the red shapes', 'question': 7}, "'question'"),
-    ({'description': 'the red shapes', 'question': 'Segment all Cars.'}, 'names the class'),
-    ({'description': 'the car bodies', 'question': 'Segment the red shapes.'}, 'names the class'),
+    ({
+        'description': 'the red shapes'
+    }, "'question'"),
+    ({
+        'description': 'the red shapes',
+        'question': '  '
+    }, "'question'"),
+    ({
+        'description': 'the red shapes',
+        'question': 7
+    }, "'question'"),
+    ({
+        'description': 'the red shapes',
+        'question': 'Segment all Cars.'
+    }, 'names the class'),
+    ({
+        'description': 'the car bodies',
+        'question': 'Segment the red shapes.'
+    }, 'names the class'),
     (['not', 'an', 'object'], 'JSON object'),
 ])
 def test_attribute_reply_checks(scene, data, problem):
@@ -186,8 +207,10 @@ def test_attribute_reply_checks(scene, data, problem):
 
 
 def test_class_name_check_matches_whole_words(scene):
-    ok = parse_output({'description': ' a scar ', 'question': 'Segment the carpet.'},
-                      attribute(scene))
+    ok = parse_output({
+        'description': ' a scar ',
+        'question': 'Segment the carpet.'
+    }, attribute(scene))
     assert ok == AttributeResult('a scar', 'Segment the carpet.')  # 'carpet' is no 'car'
     request = attribute(scene, name='traffic light')
     with pytest.raises(ValueError, match='names the class'):
@@ -203,14 +226,17 @@ def test_class_name_check_matches_whole_words(scene):
     (dict(relation=''), "'relation'"),
 ])
 def test_conditional_reply_checks(scene, change, problem):
-    good = dict(question='Segment the car left of the bicycle <anchor>.',
-                answer='It is [SEG].', relation='left')
+    good = dict(
+        question='Segment the car left of the bicycle <anchor>.',
+        answer='It is [SEG].',
+        relation='left')
     assert parse_output(good, conditional(scene)).relation == 'left'
     with pytest.raises(ValueError, match=problem):
         parse_output({**good, **change}, conditional(scene))
 
 
 def test_429_with_retry_after_then_success(scene, tmp_path):
+
     def script(item, body, attempt):
         if attempt == 0:
             return Reply(429, headers={'Retry-After': '0'})
@@ -223,9 +249,11 @@ def test_429_with_retry_after_then_success(scene, tmp_path):
 
 
 def test_retry_after_is_honoured_and_capped(scene, tmp_path):
+
     def script(wait):
-        return lambda item, body, attempt: (Reply(429, headers={'Retry-After': wait})
-                                            if attempt == 0 else Reply(content=valid_content(body)))
+        return lambda item, body, attempt: (
+            Reply(429, headers={'Retry-After': wait})
+            if attempt == 0 else Reply(content=valid_content(body)))
 
     with ChatServer(script('0.4')) as server:  # no backoff of our own: only the header waits
         start = time.monotonic()
@@ -257,6 +285,7 @@ def test_400_fails_at_once(scene, tmp_path):
 
 
 def test_dropped_connection_is_retried(scene, tmp_path):
+
     def script(item, body, attempt):
         return Reply(drop=True) if attempt == 0 else Reply(content=valid_content(body))
 
@@ -266,6 +295,7 @@ def test_dropped_connection_is_retried(scene, tmp_path):
 
 
 def test_relation_mismatch_is_rejected(scene, tmp_path):
+
     def wrong_relation(body):
         return json.dumps({**json.loads(valid_content(body)), 'relation': 'right'})
 
@@ -282,6 +312,7 @@ def test_relation_mismatch_is_rejected(scene, tmp_path):
 
 
 def test_cut_off_reply_is_retried(scene, tmp_path):
+
     def script(item, body, attempt):
         if attempt == 0:
             return Reply(content='{"description": "the', finish_reason='length')
@@ -317,10 +348,10 @@ def test_concurrency_limit_and_request_order(scene, tmp_path):
         return Reply(content=valid_content(body, tag=f' #{index}'), delay=0.3 - 0.05 * index)
 
     with ChatServer(script) as server:
-        results = writer_for(server, tmp_path, max_concurrency=2).write(
-            [attribute(scene, name) for name in names])
-    assert [r.question for r in results] == [
-        f'Please segment the region inside the given outline #{i}.' for i in range(6)]
+        results = writer_for(
+            server, tmp_path, max_concurrency=2).write([attribute(scene, name) for name in names])
+    assert [r.question for r in results
+            ] == [f'Please segment the region inside the given outline #{i}.' for i in range(6)]
     assert server.max_in_flight == 2
 
 
@@ -348,16 +379,28 @@ def test_killed_run_resumes_from_cache(scene, tmp_path):
             return Reply(hold=release)  # the first run hangs here until it is killed
         return Reply(content=valid_content(body))
 
-    spec = dict(image=path, cache=str(tmp_path / 'cache'), requests=[
-        dict(item=f'street#attribute:{n}', name=n, bbox=objects['car'].bbox,
-             polygons=objects['car'].polygons) for n in names])
+    spec = dict(
+        image=path,
+        cache=str(tmp_path / 'cache'),
+        requests=[
+            dict(
+                item=f'street#attribute:{n}',
+                name=n,
+                bbox=objects['car'].bbox,
+                polygons=objects['car'].polygons) for n in names
+        ])
     with ChatServer(script, api_key=SECRET) as server:
         spec['base_url'] = server.base_url
         (tmp_path / 'spec.json').write_text(json.dumps(spec))
-        proc = subprocess.Popen(
-            [sys.executable, '-c', KILL_SCRIPT, str(tmp_path / 'spec.json')], cwd=REPO,
-            env={**os.environ, 'PYTHONPATH': REPO}, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen([sys.executable, '-c', KILL_SCRIPT,
+                                 str(tmp_path / 'spec.json')],
+                                cwd=REPO,
+                                env={
+                                    **os.environ, 'PYTHONPATH': REPO
+                                },
+                                stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE,
+                                text=True)
         deadline = time.monotonic() + 120
         while server.received[names[answered_before_kill]] == 0:
             assert proc.poll() is None, proc.communicate()
@@ -369,9 +412,10 @@ def test_killed_run_resumes_from_cache(scene, tmp_path):
         release.set()
         assert len(cache_files(tmp_path)) == answered_before_kill
         writer = writer_for(server, tmp_path)
-        requests = [AttributeRequest(r['item'], path, ObjectInfo(r['name'], r['bbox'],
-                                                                 r['polygons']), 'hint')
-                    for r in spec['requests']]
+        requests = [
+            AttributeRequest(r['item'], path, ObjectInfo(r['name'], r['bbox'], r['polygons']),
+                             'hint') for r in spec['requests']
+        ]
         results = writer.write(requests)
     assert len(results) == len(names) and all(isinstance(r, AttributeResult) for r in results)
     assert all(server.answered[n] == 1 for n in names), server.answered  # nobody paid twice
@@ -390,8 +434,11 @@ def test_api_key_never_leaks(scene, tmp_path, caplog, capsys):
     assert set(server.authorizations) == {f'Bearer {SECRET}'}  # the key was used ...
 
     def echo(item, body, attempt):  # ... by a server that echoes it in errors
-        return Reply(401 if item == 'car' else 500,
-                     body={'error': {'message': f'Incorrect API key provided: {SECRET}.'}})
+        return Reply(
+            401 if item == 'car' else 500,
+            body={'error': {
+                'message': f'Incorrect API key provided: {SECRET}.'
+            }})
 
     messages = []
     with ChatServer(echo) as server:

@@ -16,12 +16,24 @@ def _record():
     ref = ObjectRef(13, 'car', [2, 1, 5, 3], encode_rle(mask))
     return ImageInstructions('city/city_000000_000019', 4, 6, [
         Query('semantic', 'Segment the car.', 'It is [SEG].', 13, 'car'),
-        Query('conditional', 'Segment the car left of the car <anchor>.', '[SEG].', 13, 'car',
-              target=ref, anchor=ref, relation='left')])
+        Query(
+            'conditional',
+            'Segment the car left of the car <anchor>.',
+            '[SEG].',
+            13,
+            'car',
+            target=ref,
+            anchor=ref,
+            relation='left')
+    ])
 
 
-@pytest.mark.parametrize('mask', [np.zeros((3, 4), bool), np.ones((3, 4), bool),
-                                  np.eye(5, dtype=bool), np.random.default_rng(0).random((7, 9)) > .5])
+@pytest.mark.parametrize('mask', [
+    np.zeros((3, 4), bool),
+    np.ones((3, 4), bool),
+    np.eye(5, dtype=bool),
+    np.random.default_rng(0).random((7, 9)) > .5
+])
 def test_rle_round_trip(mask):
     rle = encode_rle(mask)
     assert sum(rle['counts']) == mask.size
@@ -43,7 +55,8 @@ def test_round_trip(tmp_path):
 
 def _write_lines(tmp_path, lines):
     path = tmp_path / 'bad.jsonl'
-    path.write_text('\n'.join(json.dumps(l) if not isinstance(l, str) else l for l in lines))
+    path.write_text('\n'.join(
+        json.dumps(line) if not isinstance(line, str) else line for line in lines))
     return str(path)
 
 
@@ -84,6 +97,7 @@ def test_interrupted_write_keeps_previous_file(tmp_path):
     def broken():
         yield _record()
         raise RuntimeError('crash')
+
     with pytest.raises(RuntimeError):
         write_instruction_file(path, make_header('cityscapes', 'train', ['car']), broken())
     assert open(path).read() == before

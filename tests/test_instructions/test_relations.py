@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from mmcora.instructions import (RelationRules, SceneObject, extract_objects,
-                                 relations_between, unique_relations)
+from mmcora.instructions import (RelationRules, SceneObject, extract_objects, relations_between,
+                                 unique_relations)
 
 CAR, PERSON, SIGN = 13, 11, 7
 RULES = RelationRules(ground_classes=frozenset({CAR, PERSON}))
@@ -80,9 +80,10 @@ def test_small_components_are_not_objects(shift):
 
 
 RIDER, BICYCLE = 12, 18
-MOUNT_RULES = RelationRules(ground_classes=frozenset({CAR, PERSON, RIDER, BICYCLE}),
-                            mounted_classes=frozenset({RIDER}),
-                            mount_classes=frozenset({BICYCLE}))
+MOUNT_RULES = RelationRules(
+    ground_classes=frozenset({CAR, PERSON, RIDER, BICYCLE}),
+    mounted_classes=frozenset({RIDER}),
+    mount_classes=frozenset({BICYCLE}))
 
 
 def test_a_rider_on_its_bicycle_is_above_it_not_behind():

@@ -10,10 +10,9 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
-
-import mmcora  # noqa: F401
 from mmseg.registry import DATASETS, MODELS
 
+import mmcora  # noqa: F401
 from ..conftest import REPO
 
 CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'cora', '*.py')))
@@ -37,14 +36,21 @@ def shrink(model_cfg: Config, llava_dir: str, dtype: str = 'float32') -> Config:
 @pytest.fixture(scope='module')
 def toy_reasoning(toy_city_root):
     init_default_scope('mmseg')
-    return DATASETS.build(dict(
-        type='ReasoningSegDataset', data_root=toy_city_root,
-        ann_file='instructions/1_4_labeled.jsonl',
-        build_instructions=dict(dataset='cityscapes', split='train',
-                                ann_file='splits/1_4/labeled.txt'),
-        pipeline=[dict(type='LoadImageFromFile'), dict(type='SampleQueries', num_queries=4),
-                  dict(type='LoadReasoningAnnotations'), dict(type='SAMResize', size=SAM_SIZE),
-                  dict(type='CLIPInputs', size=CLIP_SIZE), dict(type='PackReasoningInputs')]))
+    return DATASETS.build(
+        dict(
+            type='ReasoningSegDataset',
+            data_root=toy_city_root,
+            ann_file='instructions/1_4_labeled.jsonl',
+            build_instructions=dict(
+                dataset='cityscapes', split='train', ann_file='splits/1_4/labeled.txt'),
+            pipeline=[
+                dict(type='LoadImageFromFile'),
+                dict(type='SampleQueries', num_queries=4),
+                dict(type='LoadReasoningAnnotations'),
+                dict(type='SAMResize', size=SAM_SIZE),
+                dict(type='CLIPInputs', size=CLIP_SIZE),
+                dict(type='PackReasoningInputs')
+            ]))
 
 
 @pytest.fixture(scope='module')
@@ -95,12 +101,12 @@ def test_bfloat16_language_model_step(toy_reasoning, llava_dir):
     # the 7B configs run the LLM in bf16; trainable parameters stay float32
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'cora', 'cityscapes_1-30.py'))
     model = MODELS.build(shrink(cfg.model, llava_dir, dtype='bfloat16'))
-    losses = model(**model.data_preprocessor(_batch_with_every_type(toy_reasoning), True),
-                   mode='loss')
+    losses = model(
+        **model.data_preprocessor(_batch_with_every_type(toy_reasoning), True), mode='loss')
     assert all(math.isfinite(v.item()) for v in losses.values())
     sum(losses.values()).backward()
-    assert all(p.grad is not None and p.grad.dtype == torch.float32
-               for p in model.parameters() if p.requires_grad)
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in model.parameters()
+               if p.requires_grad)
 
 
 @pytest.mark.parametrize('config', CONFIGS, ids=[osp.basename(c) for c in CONFIGS])
@@ -140,8 +146,8 @@ def test_heads_come_from_config_with_sizes_from_the_built_parts(llava_dir):
     cfg = shrink(Config.fromfile(CONFIGS[0]).model, llava_dir)
     model = MODELS.build(cfg)
     first = model.projector.layers[0]
-    assert (first.in_features, model.projector.layers[-1].out_features) == (
-        model.mllm.hidden_size, model.sam.prompt_dim)
+    assert (first.in_features, model.projector.layers[-1].out_features) == (model.mllm.hidden_size,
+                                                                            model.sam.prompt_dim)
     assert model.anchor_encoder.mask_proj[0].in_features == model.mllm.vision_hidden_size
     cfg.anchor_encoder = None
     assert MODELS.build(cfg).anchor_encoder is None

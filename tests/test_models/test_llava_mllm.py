@@ -48,10 +48,12 @@ def test_lora_only_on_the_language_model(mllm):
 def _inputs(mllm, answers=True):
     torch.manual_seed(1)
     features = mllm.image_features(torch.randn(2, 3, mllm.image_size, mllm.image_size))
-    texts = ['Can you segment the car?', 'Segment the bus to the left of the car <anchor>.',
-             'Segment the sky.']
-    tokens = mllm.tokenize(texts, ['It is [SEG].', 'Sure, [SEG].', '[SEG].'] if answers
-                           else None, 'cpu')
+    texts = [
+        'Can you segment the car?', 'Segment the bus to the left of the car <anchor>.',
+        'Segment the sky.'
+    ]
+    tokens = mllm.tokenize(texts, ['It is [SEG].', 'Sure, [SEG].', '[SEG].'] if answers else None,
+                           'cpu')
     anchors = torch.randn(3, 2, mllm.hidden_size)
     return features, torch.tensor([0, 0, 1]), tokens, anchors
 
@@ -59,8 +61,7 @@ def _inputs(mllm, answers=True):
 def test_full_and_cached_paths_agree(mllm):
     features, index, tokens, anchors = _inputs(mllm)
     ce_full, seg_full, found_full = mllm.forward_full(features, index, tokens, anchors)
-    ce_cached, seg_cached, found_cached, *_ = mllm.forward_cached(features, index, tokens,
-                                                                  anchors)
+    ce_cached, seg_cached, found_cached, *_ = mllm.forward_cached(features, index, tokens, anchors)
     assert found_full.all() and found_cached.all()
     torch.testing.assert_close(ce_full, ce_cached)
     torch.testing.assert_close(seg_full, seg_cached, atol=1e-5, rtol=1e-4)
@@ -92,6 +93,7 @@ def test_batched_generation_equals_one_by_one_and_teacher_forcing(mllm):
             logits = head(states)
             logits[..., mllm.seg_token_id] += 1e4
             return logits
+
     mllm.model.lm_head = ForceSeg()
     try:
         texts, seg, found = mllm.generate(features, index, tokens, max_new_tokens=2)
@@ -111,7 +113,9 @@ def test_batched_generation_equals_one_by_one_and_teacher_forcing(mllm):
 
 def test_too_long_query_names_the_sample(mllm):
     with pytest.raises(ValueError, match=r'street.png query 1: the prompt has \d+ tokens'):
-        mllm.tokenize(['short', 'segment ' * 2100], None, 'cpu',
+        mllm.tokenize(['short', 'segment ' * 2100],
+                      None,
+                      'cpu',
                       names=['street.png query 0', 'street.png query 1'])
 
 
@@ -122,10 +126,11 @@ def test_llava_1_5_geometry_fits_the_default_max_length(tmp_path):
     write_tiny_llava(path, image_size=336)
     mllm = LlavaMLLM(path)
     assert mllm.num_image_tokens == 576 and len(mllm.prefix_ids('cpu')) > 600
-    tokens = mllm.tokenize(['Can you segment the car that is to the left of the person '
-                            '<anchor>?'], ['Sure, the segmentation is [SEG].'], 'cpu')
-    _, states, found = mllm.forward_full(mllm.image_features(torch.randn(1, 3, 336, 336)),
-                                         torch.tensor([0]), tokens)
+    tokens = mllm.tokenize(
+        ['Can you segment the car that is to the left of the person '
+         '<anchor>?'], ['Sure, the segmentation is [SEG].'], 'cpu')
+    _, states, found = mllm.forward_full(
+        mllm.image_features(torch.randn(1, 3, 336, 336)), torch.tensor([0]), tokens)
     assert found.all() and states.shape == (1, mllm.hidden_size)
 
 
@@ -147,6 +152,6 @@ def test_bf16_base_keeps_trainable_parameters_in_float32(hf_dir):
     embed = mllm.model.get_input_embeddings().weight
     assert lora_a.grad is not None and lora_a.grad.dtype == torch.float32
     assert embed.grad is not None and embed.grad.dtype == torch.float32
-    texts, _, _ = mllm.generate(features, index, mllm.tokenize(['Segment the sky.'] * 3, None,
-                                                               'cpu'), max_new_tokens=2)
+    texts, _, _ = mllm.generate(
+        features, index, mllm.tokenize(['Segment the sky.'] * 3, None, 'cpu'), max_new_tokens=2)
     assert len(texts) == 3

@@ -9,7 +9,7 @@ from mmseg.registry import MODELS
 import mmcora.models.losses  # noqa: F401  registers the losses
 from mmcora.models.losses import MaskBCELoss, MaskDiceLoss
 
-I = 255  # ignore
+I = 255  # noqa: E741  ignore (the letter reads as a cell of the masks below)
 LN2, LN3 = math.log(2), math.log(3)
 LOSSES = [MaskBCELoss, MaskDiceLoss]
 
@@ -50,8 +50,7 @@ def test_bce_weighted_hand_values():
     weights = t([[[1., .5], [0., 9.]]])  # the 9 sits on an ignore pixel
     # Σ w·bce = ln2 + .5 ln2 + 0 = 1.5 ln2 over 3 valid pixels, or over Σw = 1.5
     by_valid = MaskBCELoss(loss_weight=1.0)(logits, targets, weights)
-    by_weights = MaskBCELoss(loss_weight=1.0, weight_normalizer='weights')(logits, targets,
-                                                                           weights)
+    by_weights = MaskBCELoss(loss_weight=1.0, weight_normalizer='weights')(logits, targets, weights)
     assert by_valid.item() == pytest.approx(1.5 * LN2 / 3)
     assert by_weights.item() == pytest.approx(LN2)
 
@@ -75,10 +74,9 @@ def test_match_lisa_without_ignore():
     targets[2] = 0  # an empty target, as for a class absent from the image
     bce = MaskBCELoss(loss_weight=1.0)(logits, targets)
     dice = MaskDiceLoss(loss_weight=1.0)(logits, targets)
-    assert bce.item() == pytest.approx(lisa_sigmoid_ce_loss(logits, targets.float()).item(),
-                                       rel=1e-5)
-    assert dice.item() == pytest.approx(lisa_dice_loss(logits, targets.float()).item(),
-                                        rel=1e-5)
+    assert bce.item() == pytest.approx(
+        lisa_sigmoid_ce_loss(logits, targets.float()).item(), rel=1e-5)
+    assert dice.item() == pytest.approx(lisa_dice_loss(logits, targets.float()).item(), rel=1e-5)
 
 
 @pytest.mark.parametrize('loss_cls', LOSSES)
@@ -173,8 +171,7 @@ def test_shape_mismatch_raises(loss_cls):
     with pytest.raises(ValueError, match=r'\(Q, H, W\)'):
         loss_cls()(torch.zeros(4, 4), torch.zeros(4, 4, dtype=torch.long))
     with pytest.raises(ValueError, match=r'weights \(2, 4\)'):
-        loss_cls()(torch.zeros(2, 4, 4), torch.zeros(2, 4, 4, dtype=torch.long),
-                   torch.ones(2, 4))
+        loss_cls()(torch.zeros(2, 4, 4), torch.zeros(2, 4, 4, dtype=torch.long), torch.ones(2, 4))
 
 
 def test_registry_build_defaults_and_bad_options():

@@ -4,15 +4,23 @@ import pickle
 
 import pytest
 import torch
+from mmseg.registry import MODELS
 from segment_anything import sam_model_registry
 from segment_anything.utils.transforms import ResizeLongestSide
 
 from mmcora.models.sam import SAMWrapper
-from mmseg.registry import MODELS
 
-TINY = dict(img_size=128, patch_size=16, embed_dim=32, depth=2, num_heads=2,
-            prompt_embed_dim=32, window_size=4, global_attn_indexes=(1, ),
-            decoder_mlp_dim=64, decoder_heads=2)
+TINY = dict(
+    img_size=128,
+    patch_size=16,
+    embed_dim=32,
+    depth=2,
+    num_heads=2,
+    prompt_embed_dim=32,
+    window_size=4,
+    global_attn_indexes=(1, ),
+    decoder_mlp_dim=64,
+    decoder_heads=2)
 
 
 def tiny_sam(**kwargs) -> SAMWrapper:
@@ -63,7 +71,8 @@ def test_decode_matches_segment_anything_per_query():
         expected, _ = sam.mask_decoder(
             image_embeddings=embeddings[image:image + 1],
             image_pe=sam.prompt_encoder.get_dense_pe(),
-            sparse_prompt_embeddings=prompts[q][None, None], dense_prompt_embeddings=dense,
+            sparse_prompt_embeddings=prompts[q][None, None],
+            dense_prompt_embeddings=dense,
             multimask_output=False)
         torch.testing.assert_close(batched[q], expected[0, 0], rtol=1e-4, atol=1e-5)
         # The right image matters: against another image the mask is clearly different.
@@ -74,15 +83,15 @@ def test_decode_matches_segment_anything_per_query():
 def test_half_precision_model():
     sam = tiny_sam()
     # The fp32 re-computation of the dense positional encoding is segment-anything's own.
-    torch.testing.assert_close(sam.dense_positional_encoding(),
-                               sam.prompt_encoder.get_dense_pe(), rtol=0, atol=0)
+    torch.testing.assert_close(
+        sam.dense_positional_encoding(), sam.prompt_encoder.get_dense_pe(), rtol=0, atol=0)
     sam = sam.to(torch.bfloat16)
     prompts = torch.randn(3, 32, requires_grad=True)  # fp32, as from an fp32 projector
     embeddings = sam.encode_images(torch.randn(2, 3, 128, 128))  # fp32 preprocessor output
     low_res = sam.decode(embeddings, prompts, torch.tensor([1, 1, 0]))
     masks = sam.postprocess(low_res, (100, 128), (200, 256))
-    assert (embeddings.dtype, low_res.dtype, masks.dtype) == (
-        torch.bfloat16, torch.bfloat16, torch.float32)
+    assert (embeddings.dtype, low_res.dtype, masks.dtype) == (torch.bfloat16, torch.bfloat16,
+                                                              torch.float32)
     masks.mean().backward()
     assert prompts.grad is not None and sam.mask_decoder.mask_tokens.weight.grad is not None
 
@@ -121,8 +130,7 @@ def test_gradients_reach_decoder_and_prompts_only():
             assert not param.requires_grad and param.grad is None, name
         else:
             assert param.requires_grad and param.grad is not None, name
-    for part in ('transformer', 'output_upscaling', 'output_hypernetworks_mlps.0',
-                 'mask_tokens'):
+    for part in ('transformer', 'output_upscaling', 'output_hypernetworks_mlps.0', 'mask_tokens'):
         grads = [p.grad for n, p in sam.mask_decoder.named_parameters() if n.startswith(part)]
         assert sum(g.abs().sum() for g in grads) > 0, part
     for part in (sam.image_encoder, sam.prompt_encoder):
@@ -144,8 +152,8 @@ def test_frozen_parts_stay_in_eval_mode():
 
 
 def test_unfrozen_parts_train_and_get_gradients():
-    sam = tiny_sam(freeze_image_encoder=False, freeze_prompt_encoder=False,
-                   freeze_iou_head=False).train()
+    sam = tiny_sam(
+        freeze_image_encoder=False, freeze_prompt_encoder=False, freeze_iou_head=False).train()
     assert sam.image_encoder.training and sam.prompt_encoder.training
     embeddings = sam.encode_images(torch.randn(1, 3, 128, 128))
     assert embeddings.requires_grad

@@ -9,11 +9,10 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
+from mmseg.registry import DATASETS, MODELS
 
 from mmcora.datasets import read_name_list
 from mmcora.models.segmentors import TokenBank
-from mmseg.registry import DATASETS, MODELS
-
 from ..conftest import REPO
 from ..test_datasets.test_semi_reasoning import PIPELINE, write_pseudo
 from .test_cora import shrink
@@ -26,15 +25,22 @@ def datasets(toy_city_root, toy_city_spec, tmp_path_factory):
     init_default_scope('mmseg')
     cfg = Config.fromfile(SEMI_CONFIG)
     labeled = cfg.labeled_reasoning.to_dict()
-    labeled.update(data_root=toy_city_root, toy_city=toy_city_spec, ann_file='instructions/1_4_labeled.jsonl',
-                   build_instructions=dict(dataset='cityscapes', split='train',
-                                           ann_file='splits/1_4/labeled.txt'))
+    labeled.update(
+        data_root=toy_city_root,
+        toy_city=toy_city_spec,
+        ann_file='instructions/1_4_labeled.jsonl',
+        build_instructions=dict(
+            dataset='cityscapes', split='train', ann_file='splits/1_4/labeled.txt'))
     pseudo = str(tmp_path_factory.mktemp('pseudo'))
     write_pseudo(toy_city_root, pseudo,
                  read_name_list(osp.join(toy_city_root, 'splits/1_30/unlabeled.txt')))
-    unlabeled = DATASETS.build(dict(type='SemiReasoningDataset', data_root=toy_city_root,
-                                    ann_file='splits/1_30/unlabeled.txt', pseudo_dir=pseudo,
-                                    pipeline=PIPELINE))
+    unlabeled = DATASETS.build(
+        dict(
+            type='SemiReasoningDataset',
+            data_root=toy_city_root,
+            ann_file='splits/1_30/unlabeled.txt',
+            pseudo_dir=pseudo,
+            pipeline=PIPELINE))
     return DATASETS.build(labeled), unlabeled
 
 
@@ -141,8 +147,11 @@ def test_resumed_model_keeps_its_snapshot(datasets, llava_dir):
 
 
 def test_confidence_baseline_needs_no_snapshot(datasets, llava_dir):
-    model = build(llava_dir, loss_pseudo=dict(type='VarianceWeightedLoss', mapping='confidence'),
-                  loss_token=None, token_bank=None)
+    model = build(
+        llava_dir,
+        loss_pseudo=dict(type='VarianceWeightedLoss', mapping='confidence'),
+        loss_token=None,
+        token_bank=None)
     assert model.consistency_snapshot is None and model.token_bank is None
     data = model.data_preprocessor(mixed_batch(datasets), True)
     sam, clip, samples = encodings(model, data)
@@ -159,8 +168,9 @@ def test_snapshot_excludes_what_the_passes_never_read(llava_dir):
     assert any('lora_A' in n for n in names) and any('mask_decoder' in n for n in names)
     assert any('embed_tokens' in n for n in names)
     assert trainable - names == {n for n in trainable if 'lm_head' in n}
-    assert model.consistency_snapshot.num_bytes == sum(
-        p.numel() * p.element_size() for n, p in model.named_parameters() if n in names)
+    assert model.consistency_snapshot.num_bytes == sum(p.numel() * p.element_size()
+                                                       for n, p in model.named_parameters()
+                                                       if n in names)
 
 
 def test_token_bank_is_a_per_class_fifo():

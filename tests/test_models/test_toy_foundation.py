@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmcora.models.foundation import (FoundationCorpus, SAMRecipe, ensure_toy_sam,
-                                      pretrain_sam, scene_regions, toy_sam_path)
+from mmcora.models.foundation import (FoundationCorpus, SAMRecipe, ensure_toy_sam, pretrain_sam,
+                                      scene_regions, toy_sam_path)
 from mmcora.models.sam import TINY_DEFAULTS, SAMWrapper, build_tiny_sam
 
 # The toy config's geometry (256-pixel input, 32 x 32 embedding grid) at a test budget.
@@ -51,12 +51,12 @@ def test_pretraining_learns_and_resumes_exactly(tmp_path):
     def crash(done, total, stats):
         if done == 3:
             raise _Stop
+
     resume = str(tmp_path / 'partial.pth')
     torch.manual_seed(0)
     interrupted = build_tiny_sam(**TINY)
     with pytest.raises(_Stop):
-        pretrain_sam(interrupted, corpus, recipe, resume_file=resume, save_every=2,
-                     progress=crash)
+        pretrain_sam(interrupted, corpus, recipe, resume_file=resume, save_every=2, progress=crash)
     assert torch.load(resume, weights_only=True)['step'] == 2
     torch.manual_seed(123)  # the fresh model's own weights must not matter
     resumed = build_tiny_sam(**TINY)
@@ -73,8 +73,8 @@ def test_cache_is_made_once_keyed_by_recipe_and_keeps_the_callers_rng(tmp_path, 
     path = ensure_toy_sam(TINY, RECIPE)
     assert torch.equal(torch.rand(3), expected_next)
     assert path == toy_sam_path(TINY, SAMRecipe(**RECIPE)) and osp.isfile(path)
-    assert path.startswith(str(tmp_path)) and not osp.exists(osp.join(osp.dirname(path),
-                                                                      'partial.pth'))
+    assert path.startswith(
+        str(tmp_path)) and not osp.exists(osp.join(osp.dirname(path), 'partial.pth'))
     assert osp.isfile(osp.join(osp.dirname(path), 'recipe.json'))
     made = osp.getmtime(path)
     assert ensure_toy_sam(TINY, RECIPE) == path and osp.getmtime(path) == made
@@ -82,8 +82,7 @@ def test_cache_is_made_once_keyed_by_recipe_and_keeps_the_callers_rng(tmp_path, 
     assert toy_sam_path({**TINY, 'embed_dim': 48}, SAMRecipe(**RECIPE)) != path
 
     # The wrapper loads exactly that file, which is a plain segment-anything state dict.
-    wrapper = SAMWrapper(tiny=dict(img_size=256, patch_size=8, window_size=8),
-                         toy_pretrain=RECIPE)
+    wrapper = SAMWrapper(tiny=dict(img_size=256, patch_size=8, window_size=8), toy_pretrain=RECIPE)
     saved = torch.load(path, weights_only=True)
     assert set(saved) == set(wrapper.state_dict())
     for key, value in saved.items():
@@ -94,5 +93,4 @@ def test_toy_pretrain_needs_a_tiny_model_and_no_checkpoint(tmp_path):
     with pytest.raises(ValueError, match='toy_pretrain'):
         SAMWrapper(model_type='vit_b', toy_pretrain={})
     with pytest.raises(ValueError, match='toy_pretrain'):
-        SAMWrapper(tiny=dict(img_size=256), checkpoint=str(tmp_path / 'x.pth'),
-                   toy_pretrain={})
+        SAMWrapper(tiny=dict(img_size=256), checkpoint=str(tmp_path / 'x.pth'), toy_pretrain={})

@@ -13,8 +13,15 @@ from mmcora.models.foundation.llava_pretrain import patch_class_mix
 from mmcora.models.foundation.scene_text import caption, scene_questions, side_of
 from mmcora.models.mllm.tiny_llava import SYSTEM_PROMPT, ensure_tiny_llava, tiny_spec
 
-RECIPE = dict(num_scenes=4, clip_steps=3, clip_images=2, clip_crops=3, language_steps=2,
-              align_steps=2, tune_steps=3, texts_per_step=2)
+RECIPE = dict(
+    num_scenes=4,
+    clip_steps=3,
+    clip_images=2,
+    clip_crops=3,
+    language_steps=2,
+    align_steps=2,
+    tune_steps=3,
+    texts_per_step=2)
 
 
 class _Stop(Exception):
@@ -30,11 +37,10 @@ def _trainer(base, recipe=RECIPE):
     from transformers import AutoTokenizer, CLIPImageProcessor, LlavaForConditionalGeneration
     recipe = LLaVARecipe(**recipe)
     processor = CLIPImageProcessor.from_pretrained(base)
-    return LLaVAPretrainer(LlavaForConditionalGeneration.from_pretrained(base),
-                           AutoTokenizer.from_pretrained(base), processor.image_mean,
-                           processor.image_std,
-                           FoundationCorpus(num_scenes=recipe.num_scenes).render(), recipe,
-                           SYSTEM_PROMPT)
+    return LLaVAPretrainer(
+        LlavaForConditionalGeneration.from_pretrained(base), AutoTokenizer.from_pretrained(base),
+        processor.image_mean, processor.image_std,
+        FoundationCorpus(num_scenes=recipe.num_scenes).render(), recipe, SYSTEM_PROMPT)
 
 
 def test_texts_say_what_the_labels_show():
@@ -54,8 +60,11 @@ def test_texts_say_what_the_labels_show():
     assert answers['Is there any car in the image?'] == 'Yes.'
     assert answers['Is there any bus in the image?'] == 'No.'
     assert answers['On which side of the image is the sky?'] == 'In the middle.'
-    assert {a for _, a in scene_questions(np.random.default_rng(0), labels, regions, 20,
-                                          captions_only=True)} == {caption(labels, regions)}
+    assert {
+        a
+        for _, a in scene_questions(
+            np.random.default_rng(0), labels, regions, 20, captions_only=True)
+    } == {caption(labels, regions)}
 
 
 def test_patch_targets_follow_the_padded_square():
@@ -66,8 +75,8 @@ def test_patch_targets_follow_the_padded_square():
     assert torch.all(weight[0] == 0) and torch.all(weight[3] == 0)  # padding
     assert torch.allclose(weight[1:3], torch.ones(2, 4))
     mix = mix.view(4, 4, -1)
-    assert mix[1, 0, 0] == 1 and mix[1, 3, 10] == 1 and torch.allclose(mix[2].sum(-1),
-                                                                          torch.ones(4))
+    assert mix[1, 0, 0] == 1 and mix[1, 3, 10] == 1 and torch.allclose(
+        mix[2].sum(-1), torch.ones(4))
 
 
 def test_pretraining_resumes_exactly_in_any_stage(base, tmp_path):
@@ -82,25 +91,31 @@ def test_pretraining_resumes_exactly_in_any_stage(base, tmp_path):
     # killed at clip's last step (resumes from its step 2), mid-stage in tune (from tune
     # step 2), and at align's first step (from the state saved between language and align)
     for stage, step in (('clip', 3), ('tune', 2), ('align', 1)):
+
         def crash(done, total, stats, name):
             if name == stage and done == step:
                 raise _Stop
+
         resume = str(tmp_path / f'{stage}.pth')
         with pytest.raises(_Stop):
             _trainer(base).run(resume_file=resume, save_every=2, progress=crash)
         resumed, steps = _trainer(base), []
-        resumed.run(resume_file=resume, save_every=2,
-                    progress=lambda done, total, stats, name: steps.append((name, done)))
+        resumed.run(
+            resume_file=resume,
+            save_every=2,
+            progress=lambda done, total, stats, name: steps.append((name, done)))
         assert not osp.exists(resume)
         # it continued from the saved step, not from the start
-        assert steps[0] == {'clip': ('clip', 3), 'tune': ('tune', 3),
-                            'align': ('align', 1)}[stage], steps
+        assert steps[0] == {
+            'clip': ('clip', 3),
+            'tune': ('tune', 3),
+            'align': ('align', 1)
+        }[stage], steps
         for key, value in after.items():
             assert torch.equal(value, resumed.model.state_dict()[key]), (stage, key)
 
 
-def test_cache_is_hf_format_keyed_by_recipe_and_keeps_the_callers_rng(base, tmp_path,
-                                                                        monkeypatch):
+def test_cache_is_hf_format_keyed_by_recipe_and_keeps_the_callers_rng(base, tmp_path, monkeypatch):
     from mmcora.models.mllm import LlavaMLLM
     monkeypatch.setenv('MMCORA_CACHE_DIR', str(tmp_path))
     torch.manual_seed(7)

@@ -8,17 +8,17 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import BaseDataset, ConcatDataset, pseudo_collate
 from mmengine.registry import init_default_scope
+from mmseg.registry import DATASETS, MODELS
 
 import mmcora  # noqa: F401
 from mmcora.datasets import MultiSourceSampler
-from mmseg.registry import DATASETS, MODELS
-
 from ..conftest import REPO
 
 CONFIG = osp.join(REPO, 'configs', 'unimatch', 'unimatch_fcn-r18-tiny_toy-city-1-30.py')
 
 
 class Sized(torch.utils.data.Dataset):
+
     def __init__(self, n):
         self.n = n
 
@@ -61,10 +61,10 @@ def test_multi_source_sampler_splits_ranks(monkeypatch):
     dataset = _concat(10, 10)
     seen = []
     for rank in range(2):
-        monkeypatch.setattr('mmcora.datasets.samplers.multi_source.get_dist_info',
-                            lambda rank=rank: (rank, 2))
-        seen.append(list(itertools.islice(iter(MultiSourceSampler(dataset, 2, [1, 1], seed=3)),
-                                          10)))
+        monkeypatch.setattr(
+            'mmcora.datasets.samplers.multi_source.get_dist_info', lambda rank=rank: (rank, 2))
+        seen.append(
+            list(itertools.islice(iter(MultiSourceSampler(dataset, 2, [1, 1], seed=3)), 10)))
     assert not set(i for i in seen[0] if i < 10) & set(i for i in seen[1] if i < 10)
 
 
@@ -81,8 +81,11 @@ def semi_batch(toy_city_root, toy_city_spec):
     cfg = Config.fromfile(CONFIG)
     datasets = []
     for d in cfg.train_dataloader.dataset.datasets:
-        d = dict(d, data_root=toy_city_root, toy_city=toy_city_spec,
-                 ann_file=d['ann_file'].replace('1_30', '1_4'))
+        d = dict(
+            d,
+            data_root=toy_city_root,
+            toy_city=toy_city_spec,
+            ann_file=d['ann_file'].replace('1_30', '1_4'))
         datasets.append(DATASETS.build(d))
     np.random.seed(0)
     torch.manual_seed(0)
@@ -108,8 +111,7 @@ def test_preprocessor_and_one_unimatch_step(semi_batch):
     assert data['inputs']['sup'].shape == (2, 3, 128, 128)
     assert data['inputs']['unsup'].shape == (3, 2, 3, 128, 128)
     losses = model(**data, mode='loss')
-    expected = {'sup.loss_ce', 'sup.acc_seg', 'unsup.loss_s1', 'unsup.loss_s2',
-                'unsup.loss_fp'}
+    expected = {'sup.loss_ce', 'sup.acc_seg', 'unsup.loss_s1', 'unsup.loss_s2', 'unsup.loss_fp'}
     assert set(losses) == expected
     total = sum(v for k, v in losses.items() if 'loss' in k)
     assert torch.isfinite(total)
@@ -135,8 +137,10 @@ def test_unimatch_is_an_mmseg_segmentor_with_named_weights(semi_batch):
         expected = full[key] / 2 if key in ('unsup.loss_s1', 'unsup.loss_s2') else full[key]
         torch.testing.assert_close(half[key], expected)
     old = dict(cfg.model, semi_train_cfg=dict(weights=(1.0, 0.0, 0.0, 0.0)))
-    with pytest.raises(ValueError, match=r"unknown semi_train_cfg keys \['weights'\] \(the "
-                                         r'weights are now sup_weight, strong_weight'):
+    with pytest.raises(
+            ValueError,
+            match=r"unknown semi_train_cfg keys \['weights'\] \(the "
+            r'weights are now sup_weight, strong_weight'):
         MODELS.build(old)
 
 
@@ -186,20 +190,28 @@ def test_supervised_checkpoint_warm_starts_unimatch(semi_batch, tmp_path):
     torch.save({'state_dict': model.state_dict()}, own)
     again = MODELS.build(cfg.model)
     load_checkpoint(again, own, strict=True)
-    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(),
-                                                  model.state_dict().values()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(again.state_dict().values(),
+                                          model.state_dict().values()))
 
 
 def test_gt_pseudo_label_diagnostic_uses_the_label_maps(semi_batch, toy_city_root, toy_city_spec):
     cfg, empty_batch = semi_batch
-    gt_cfg = Config.fromfile(osp.join(REPO, 'configs', 'unimatch',
-                                      'unimatch-gt-pseudo-labels_fcn-r18-tiny_toy-city-1-30.py'))
-    unlabeled = DATASETS.build(dict(gt_cfg.train_dataloader.dataset.datasets[1],
-                                    data_root=toy_city_root, toy_city=toy_city_spec,
-                                    ann_file='splits/1_4/unlabeled.txt'))
-    labeled = DATASETS.build(dict(cfg.train_dataloader.dataset.datasets[0],
-                                  data_root=toy_city_root, toy_city=toy_city_spec,
-                                  ann_file='splits/1_4/labeled.txt'))
+    gt_cfg = Config.fromfile(
+        osp.join(REPO, 'configs', 'unimatch',
+                 'unimatch-gt-pseudo-labels_fcn-r18-tiny_toy-city-1-30.py'))
+    unlabeled = DATASETS.build(
+        dict(
+            gt_cfg.train_dataloader.dataset.datasets[1],
+            data_root=toy_city_root,
+            toy_city=toy_city_spec,
+            ann_file='splits/1_4/unlabeled.txt'))
+    labeled = DATASETS.build(
+        dict(
+            cfg.train_dataloader.dataset.datasets[0],
+            data_root=toy_city_root,
+            toy_city=toy_city_spec,
+            ann_file='splits/1_4/labeled.txt'))
     model = MODELS.build(gt_cfg.model)
     data = model.data_preprocessor(
         pseudo_collate([labeled[0], labeled[1], unlabeled[0], unlabeled[1]]), True)

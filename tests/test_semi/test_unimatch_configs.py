@@ -9,11 +9,10 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
+from mmseg.registry import DATASETS, MODELS
 
 import mmcora  # noqa: F401
 from mmcora.models.losses import OhemCrossEntropyLoss
-from mmseg.registry import DATASETS, MODELS
-
 from ..conftest import REPO
 
 CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'unimatch', '*.py')))
@@ -42,8 +41,7 @@ def test_cityscapes_config_follows_unimatch_recipe(path):
     assert segmentor.decode_head.loss_decode.type == 'OhemCrossEntropyLoss'
     assert segmentor.test_cfg == dict(mode='slide', crop_size=(801, 801), stride=(534, 534))
     assert cfg.optim_wrapper.optimizer.lr == 0.005
-    crops = [t.crop_size for t in labeled.pipeline + unlabeled.pipeline
-             if t.type == 'RandomCrop']
+    crops = [t.crop_size for t in labeled.pipeline + unlabeled.pipeline if t.type == 'RandomCrop']
     assert crops == [(801, 801), (801, 801)]
 
 
@@ -67,8 +65,7 @@ def _shrink(cfg: Config, root: str) -> Config:
 
 # The Cityscapes configs differ only in their lists and schedules (checked above): one of them
 # runs, with the real R101 network.
-@pytest.mark.parametrize('path', [c for c in CONFIGS if c not in CITYSCAPES[1:]],
-                         ids=osp.basename)
+@pytest.mark.parametrize('path', [c for c in CONFIGS if c not in CITYSCAPES[1:]], ids=osp.basename)
 def test_config_trains_a_step_and_predicts(path, toy_city_root, toy_city_spec):
     init_default_scope('mmseg')
     cfg = Config.fromfile(path)
@@ -89,7 +86,8 @@ def test_config_trains_a_step_and_predicts(path, toy_city_root, toy_city_spec):
     losses = model(**data, mode='loss')
     total = sum(v for k, v in losses.items() if 'loss' in k)
     assert torch.isfinite(total) and set(k for k in losses if 'loss' in k) == {
-        'sup.loss_ce', 'unsup.loss_s1', 'unsup.loss_s2', 'unsup.loss_fp'}
+        'sup.loss_ce', 'unsup.loss_s1', 'unsup.loss_s2', 'unsup.loss_fp'
+    }
     total.backward()
     without_grad = [n for n, p in model.named_parameters() if p.grad is None]
     assert not without_grad, without_grad

@@ -20,5 +20,7 @@ class TokenBankProbeHook(Hook):
                                 bank.filled.cpu().numpy().tobytes()).hexdigest()
         path = osp.join(runner.work_dir, f'bank_rank{get_rank()}.jsonl')
         with open(path, 'a') as f:
-            f.write(json.dumps(dict(iter=runner.iter + 1, digest=digest,
-                                    filled=int(bank.filled.sum()))) + '\n')
+            f.write(
+                json.dumps(
+                    dict(iter=runner.iter + 1, digest=digest, filled=int(bank.filled.sum()))) +
+                '\n')

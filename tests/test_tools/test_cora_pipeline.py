@@ -36,8 +36,10 @@ def test_pipeline_runs_every_step_and_reports_each_stage(tmp_path, toy_city_root
     cora = stage_config(tmp_path, toy_city_root, toy_city_spec, stages=(2, 2, 2))
     teacher = teacher_config(tmp_path, toy_city_root, toy_city_spec)
     work = str(tmp_path / 'pipeline')
-    command = [sys.executable, 'tools/cora_pipeline.py', '--config', cora, '--teacher', teacher,
-               '--work-dir', work]
+    command = [
+        sys.executable, 'tools/cora_pipeline.py', '--config', cora, '--teacher', teacher,
+        '--work-dir', work
+    ]
     out = run_tool(command, env=dict(OMP_NUM_THREADS='1'), timeout=900).stdout
     steps = ['data', 'teacher', 'pseudo', 'pseudo_quality', 'cora', 'evaluate']
     for step in steps:  # no foundation steps: the test configs use random tiny weights
@@ -46,22 +48,25 @@ def test_pipeline_runs_every_step_and_reports_each_stage(tmp_path, toy_city_root
     assert '[pipeline] sam' not in out
     assert '[cora] ' in out and 'stage 3/3 "unlabeled"' in out  # progress streamed
     unlabeled = open(osp.join(toy_city_root, 'splits/1_4/unlabeled.txt')).read().split()
-    assert len(glob.glob(osp.join(work, 'pseudo', '**', '*_pseudo.png'), recursive=True)
-               ) == len(unlabeled)
+    assert len(glob.glob(osp.join(work, 'pseudo', '**', '*_pseudo.png'),
+                         recursive=True)) == len(unlabeled)
     results = open(osp.join(work, 'results.md')).read()
     assert results in out
-    rows = {line.split('|')[1].strip(): line for line in results.splitlines()
-            if line.startswith('| after stage') or line.startswith('| final')}
-    assert list(rows) == ['after stage 1 semantic (iteration 2)',
-                          'after stage 2 conditional (iteration 4)',
-                          'after stage 3 unlabeled (iteration 6)',
-                          'final checkpoint, tools/test.py']
+    rows = {
+        line.split('|')[1].strip(): line
+        for line in results.splitlines()
+        if line.startswith('| after stage') or line.startswith('| final')
+    }
+    assert list(rows) == [
+        'after stage 1 semantic (iteration 2)', 'after stage 2 conditional (iteration 4)',
+        'after stage 3 unlabeled (iteration 6)', 'final checkpoint, tools/test.py'
+    ]
     assert all('n/a' not in line.split('|')[2] for line in rows.values())
     # the test of the final checkpoint repeats the validation at the last stage's end
     cells = [line.split('|')[2:7] for line in rows.values()]
     assert cells[2] == cells[3]
-    metrics = json.load(open(json.load(open(osp.join(work, 'steps', 'evaluate.json')))
-                             ['outputs']['metrics']))
+    metrics = json.load(
+        open(json.load(open(osp.join(work, 'steps', 'evaluate.json')))['outputs']['metrics']))
     assert 'reason/cIoU/conditional' in metrics
     assert len(os.listdir(osp.join(work, 'overlays'))) > 0
     # a rerun does nothing again and prints the same table

@@ -10,7 +10,6 @@ import torch
 from mmengine.config import Config
 
 from mmcora.datasets import read_name_list
-
 from ..conftest import REPO, free_port, run_tool
 from ..test_datasets.test_semi_reasoning import write_pseudo
 
@@ -26,11 +25,11 @@ def stage_config(tmp_path, root, spec, stages=(2, 2, 4), total=None, name='semi.
     cfg = Config.fromfile(SEMI)
     cfg.model.mllm.update(pretrained=str(tmp_path / 'tiny-llava'), toy_pretrain=None)
     cfg.model.sam.toy_pretrain = None
-    cfg.labeled_reasoning.update(data_root=root, toy_city=spec,
-                                 ann_file='instructions/1_4_labeled.jsonl')
+    cfg.labeled_reasoning.update(
+        data_root=root, toy_city=spec, ann_file='instructions/1_4_labeled.jsonl')
     cfg.labeled_reasoning.build_instructions.ann_file = 'splits/1_4/labeled.txt'
-    cfg.pseudo_labeled.update(data_root=root, ann_file='splits/1_4/unlabeled.txt',
-                              pseudo_dir=str(pseudo))
+    cfg.pseudo_labeled.update(
+        data_root=root, ann_file='splits/1_4/unlabeled.txt', pseudo_dir=str(pseudo))
     for loader in ('semantic_dataloader', 'conditional_dataloader', 'unlabeled_dataloader'):
         cfg[loader].update(num_workers=1, persistent_workers=False)
     cfg.val_dataloader.update(num_workers=0, persistent_workers=False)
@@ -40,8 +39,9 @@ def stage_config(tmp_path, root, spec, stages=(2, 2, 4), total=None, name='semi.
         stage['iters'] = iters
     cfg.train_cfg.val_interval = 1000
     total = total or sum(stages)
-    cfg.param_scheduler = [dict(type='LinearLR', start_factor=1.0, end_factor=0.1,
-                                by_epoch=False, begin=0, end=total)]
+    cfg.param_scheduler = [
+        dict(type='LinearLR', start_factor=1.0, end_factor=0.1, by_epoch=False, begin=0, end=total)
+    ]
     cfg.default_hooks.logger.interval = 1
     cfg.default_hooks.checkpoint.update(interval=2, max_keep_ckpts=10, save_best=None)
     cfg.log_processor = dict(window_size=1, by_epoch=False)
@@ -54,18 +54,23 @@ def losses(work_dir):
     """iteration -> logged losses (full precision) from the newest run's scalars.json."""
     path = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))[-1]
     rows = [json.loads(line) for line in open(path)]
-    return {r['step']: {k: v for k, v in r.items() if k.startswith('loss')} for r in rows
-            if 'loss' in r}
+    return {
+        r['step']: {
+            k: v
+            for k, v in r.items() if k.startswith('loss')
+        }
+        for r in rows if 'loss' in r
+    }
 
 
 def test_resume_inside_stage_3_repeats_the_uninterrupted_run(tmp_path, toy_city_root,
-                                                            toy_city_spec):
+                                                             toy_city_spec):
     full = stage_config(tmp_path, toy_city_root, toy_city_spec)
     env = dict(OMP_NUM_THREADS='1')
     run_tool([sys.executable, 'tools/train.py', full, '--work-dir', str(tmp_path / 'a')], env=env)
     # the same run stopped after iteration 6 (stage 3 is 5-8) ...
-    short = stage_config(tmp_path, toy_city_root, toy_city_spec, stages=(2, 2, 2), total=8,
-                         name='short.py')
+    short = stage_config(
+        tmp_path, toy_city_root, toy_city_spec, stages=(2, 2, 2), total=8, name='short.py')
     work = str(tmp_path / 'b')
     run_tool([sys.executable, 'tools/train.py', short, '--work-dir', work], env=env)
     # ... and resumed from its checkpoint with the full schedule
@@ -93,8 +98,12 @@ def test_dist_train_two_processes_keep_one_token_bank(tmp_path, toy_city_root, t
              "custom_hooks = custom_hooks + [dict(type='TokenBankProbeHook')]\n")
     open(config, 'w').write(text)
     work = str(tmp_path / 'work')
-    env = {'PYTHON': sys.executable, 'PORT': str(free_port()), 'PYTHONPATH': REPO,
-           'OMP_NUM_THREADS': '1'}
+    env = {
+        'PYTHON': sys.executable,
+        'PORT': str(free_port()),
+        'PYTHONPATH': REPO,
+        'OMP_NUM_THREADS': '1'
+    }
     run_tool(['bash', 'tools/dist_train.sh', config, '2', '--work-dir', work], env=env)
     log = open(sorted(glob.glob(osp.join(work, '*', '*.log')))[-1]).read()
     assert 'Distributed training: True' in log and 'stage 3/3 "unlabeled"' in log

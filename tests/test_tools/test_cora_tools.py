@@ -11,8 +11,7 @@ from ..conftest import REPO, run_tool
 TOY = osp.join(REPO, 'configs', 'cora', 'toy-city_1-30_tiny.py')
 
 
-def _small_config(tmp_path, toy_city_root, toy_city_spec, iters, val_interval,
-                  foundation=False):
+def _small_config(tmp_path, toy_city_root, toy_city_spec, iters, val_interval, foundation=False):
     """The toy config at test size; plumbing tests keep a random SAM and LLaVA (no
     foundation cache needed)."""
     path = tmp_path / 'cora_small.py'
@@ -47,13 +46,18 @@ def test_train_resume_test_out_and_show_dir(tmp_path, toy_city_root, toy_city_sp
     config = _small_config(tmp_path, toy_city_root, toy_city_spec, 4, 4)
     work = str(tmp_path / 'work')
     run_tool([sys.executable, 'tools/train.py', config, '--work-dir', work])
-    run_tool([sys.executable, 'tools/train.py', config, '--work-dir', work, '--resume',
-              '--cfg-options', 'train_cfg.max_iters=6'])
+    run_tool([
+        sys.executable, 'tools/train.py', config, '--work-dir', work, '--resume', '--cfg-options',
+        'train_cfg.max_iters=6'
+    ])
     assert 'resumed epoch: 0, iter: 4' in _log(work)
     out = str(tmp_path / 'test')
-    run_tool([sys.executable, 'tools/test.py', config, osp.join(work, 'iter_6.pth'),
-              '--work-dir', out, '--out', osp.join(out, 'pred'), '--show-dir',
-              osp.join(out, 'vis')])
+    run_tool([
+        sys.executable, 'tools/test.py', config,
+        osp.join(work, 'iter_6.pth'), '--work-dir', out, '--out',
+        osp.join(out, 'pred'), '--show-dir',
+        osp.join(out, 'vis')
+    ])
     records = [json.load(open(p)) for p in glob.glob(osp.join(out, 'pred', '*.json'))]
     assert len(records) == toy_city_spec['num_val']
     masks = glob.glob(osp.join(out, 'pred', '*_q*.png'))
@@ -64,13 +68,11 @@ def test_train_resume_test_out_and_show_dir(tmp_path, toy_city_root, toy_city_sp
 
 def test_short_training_beats_trivial_baselines(tmp_path, toy_city_root, toy_city_spec):
     # The main job's model: SAM and LLaVA from the toy foundation cache (made on first use).
-    config = _small_config(tmp_path, toy_city_root, toy_city_spec, 2000, 2000,
-                           foundation=True)
+    config = _small_config(tmp_path, toy_city_root, toy_city_spec, 2000, 2000, foundation=True)
     work = str(tmp_path / 'work')
     run_tool([sys.executable, 'tools/train.py', config, '--work-dir', work])
     ciou = float(re.findall(r'reason/cIoU: ([\d.]+)', _log(work))[-1])
-    baselines = run_tool([sys.executable, 'tools/analysis/reasoning_baselines.py',
-                          config]).stdout
+    baselines = run_tool([sys.executable, 'tools/analysis/reasoning_baselines.py', config]).stdout
     foreground = float(re.search(r'all foreground: cIoU=([\d.]+)', baselines).group(1))
     background = float(re.search(r'all background: cIoU=([\d.]+)', baselines).group(1))
     assert background == 0.0 and 0 < foreground < 15
@@ -99,12 +101,14 @@ def test_sam_linear_probe_sees_what_toy_pretraining_adds(toy_city_root):
     # The probe reads the frozen encoder the CORA config uses; the toy foundation SAM (from
     # the cache, made on first use) must carry far more class information than random weights.
     def probe(*extra):
-        out = run_tool([sys.executable, 'tools/analysis/sam_linear_probe.py', TOY,
-                        '--data-root', toy_city_root, '--train-list',
-                        'splits/1_4/labeled.txt', *extra]).stdout
+        out = run_tool([
+            sys.executable, 'tools/analysis/sam_linear_probe.py', TOY, '--data-root', toy_city_root,
+            '--train-list', 'splits/1_4/labeled.txt', *extra
+        ]).stdout
         match = re.search(r'val token accuracy ([\d.]+), mIoU ([\d.]+)', out)
         assert match, out
         return float(match.group(1)), float(match.group(2))
+
     random_acc, random_miou = probe('--random')
     acc, miou = probe()
     assert 0 < random_acc < acc <= 1

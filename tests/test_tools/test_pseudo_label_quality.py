@@ -20,8 +20,8 @@ def _write(tmp_path):
     for folder in (root / 'gtFine' / 'train' / 'aachen', pseudo / 'aachen'):
         os.makedirs(folder)
     name = 'aachen/aachen_000000_000019'
-    cv2.imwrite(str(root / 'gtFine' / 'train' / f'{name}_gtFine_labelTrainIds.png'),
-                np.array(GT, np.uint8))
+    cv2.imwrite(
+        str(root / 'gtFine' / 'train' / f'{name}_gtFine_labelTrainIds.png'), np.array(GT, np.uint8))
     cv2.imwrite(str(pseudo / f'{name}_pseudo.png'), np.array(PSEUDO, np.uint8))
     cv2.imwrite(str(pseudo / f'{name}_conf.png'), np.array(CONF, np.uint8))
     (root / 'list.txt').write_text(name + '\n')
@@ -29,8 +29,11 @@ def _write(tmp_path):
 
 
 def _command(root, pseudo, *extra):
-    return [sys.executable, 'tools/analysis/pseudo_label_quality.py', str(pseudo),
-            '--data-root', str(root), '--ann-file', 'list.txt', *extra]
+    return [
+        sys.executable, 'tools/analysis/pseudo_label_quality.py',
+        str(pseudo), '--data-root',
+        str(root), '--ann-file', 'list.txt', *extra
+    ]
 
 
 def test_figures_match_a_hand_count(tmp_path):
@@ -43,7 +46,8 @@ def test_figures_match_a_hand_count(tmp_path):
     assert summary['per_class'] == {
         'road': dict(share=28.57, iou=60.0, kept_coverage=50.0, kept_precision=66.67),
         'sidewalk': dict(share=28.57, iou=50.0, kept_coverage=25.0, kept_precision=50.0),
-        'building': dict(share=42.86, iou=83.33, kept_coverage=83.33, kept_precision=100.0)}
+        'building': dict(share=42.86, iou=83.33, kept_coverage=83.33, kept_precision=100.0)
+    }
     assert (summary['pixel_accuracy'], summary['miou']) == (78.57, 64.44)
     assert (summary['kept_share'], summary['kept_accuracy']) == (71.43, 80.0)
     assert 'building' in printed and 'mIoU 64.44' in printed
@@ -56,8 +60,9 @@ def test_figures_match_a_hand_count(tmp_path):
 def test_a_missing_file_is_named(tmp_path, remove):
     root, pseudo = _write(tmp_path)
     name = 'aachen/aachen_000000_000019'
-    path = (pseudo / f'{name}{remove}' if remove == '_conf.png' else
-            root / 'gtFine' / 'train' / f'{name}{remove}')
+    path = (
+        pseudo / f'{name}{remove}' if remove == '_conf.png' else root / 'gtFine' / 'train' /
+        f'{name}{remove}')
     os.remove(path)
     result = subprocess.run(_command(root, pseudo), cwd=REPO, capture_output=True, text=True)
     assert result.returncode != 0

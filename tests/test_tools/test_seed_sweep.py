@@ -5,8 +5,8 @@ import os.path as osp
 
 from ..conftest import REPO
 
-spec = importlib.util.spec_from_file_location(
-    'seed_sweep', osp.join(REPO, 'tools', 'analysis', 'seed_sweep.py'))
+spec = importlib.util.spec_from_file_location('seed_sweep',
+                                              osp.join(REPO, 'tools', 'analysis', 'seed_sweep.py'))
 sweep = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(sweep)
 
@@ -26,14 +26,19 @@ LOG = """12/01 22:49:07 - mmengine - INFO - per class results:
 |   road  | 90.5  | 95.0  |
 |   car   | 41.25 | 60.0  |
 +---------+-------+-------+
-"""
+"""  # noqa: W291  (the log lines end with a space, as mmengine writes them)
 
 
 def test_final_metrics_and_class_table(tmp_path):
     run = tmp_path / '20261201_224758'
     (run / 'vis_data').mkdir(parents=True)
-    lines = [dict(loss=1.0, step=10), dict(mIoU=30.0, aAcc=70.0, step=10),
-             dict(loss=0.5, step=20), dict(mIoU=40.5, aAcc=73.0, step=20), dict(loss=0.4, step=30)]
+    lines = [
+        dict(loss=1.0, step=10),
+        dict(mIoU=30.0, aAcc=70.0, step=10),
+        dict(loss=0.5, step=20),
+        dict(mIoU=40.5, aAcc=73.0, step=20),
+        dict(loss=0.4, step=30)
+    ]
     (run / 'vis_data' / 'scalars.json').write_text('\n'.join(json.dumps(x) for x in lines))
     (run / '20261201_224758.log').write_text(LOG)
     assert sweep.final_metrics(str(tmp_path)) == dict(mIoU=40.5, aAcc=73.0, step=20)

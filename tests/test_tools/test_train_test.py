@@ -19,15 +19,20 @@ def test_train_resume_then_test(tmp_path, small_toy_config):
     run_tool([sys.executable, 'tools/train.py', small_toy_config, '--work-dir', work])
     assert osp.isfile(osp.join(work, 'iter_4.pth')) and 'mIoU' in _log(work)
 
-    run_tool([sys.executable, 'tools/train.py', small_toy_config, '--work-dir', work,
-              '--resume', '--cfg-options', 'train_cfg.max_iters=6'])
+    run_tool([
+        sys.executable, 'tools/train.py', small_toy_config, '--work-dir', work, '--resume',
+        '--cfg-options', 'train_cfg.max_iters=6'
+    ])
     assert 'resumed epoch: 0, iter: 4' in _log(work)
     assert osp.isfile(osp.join(work, 'iter_6.pth'))
 
     test_dir = str(tmp_path / 'test')
-    run_tool([sys.executable, 'tools/test.py', small_toy_config, osp.join(work, 'iter_6.pth'),
-              '--work-dir', test_dir, '--out', osp.join(test_dir, 'pred'),
-              '--show-dir', osp.join(test_dir, 'vis')])
+    run_tool([
+        sys.executable, 'tools/test.py', small_toy_config,
+        osp.join(work, 'iter_6.pth'), '--work-dir', test_dir, '--out',
+        osp.join(test_dir, 'pred'), '--show-dir',
+        osp.join(test_dir, 'vis')
+    ])
     assert len(glob.glob(osp.join(test_dir, 'pred', '*.png'))) == 6
     assert len(glob.glob(osp.join(test_dir, 'vis', '**', '*.png'), recursive=True)) == 6
     assert 'mIoU' in _log(test_dir)
@@ -35,8 +40,10 @@ def test_train_resume_then_test(tmp_path, small_toy_config):
 
 def test_cfg_options_reach_the_config(tmp_path, small_toy_config):
     work = str(tmp_path / 'work')
-    run_tool([sys.executable, 'tools/train.py', small_toy_config, '--work-dir', work,
-              '--cfg-options', 'train_cfg.max_iters=2', 'optim_wrapper.optimizer.lr=0.02'])
+    run_tool([
+        sys.executable, 'tools/train.py', small_toy_config, '--work-dir', work, '--cfg-options',
+        'train_cfg.max_iters=2', 'optim_wrapper.optimizer.lr=0.02'
+    ])
     assert osp.isfile(osp.join(work, 'iter_2.pth'))
     assert not osp.isfile(osp.join(work, 'iter_4.pth'))
     dumped = Config.fromfile(osp.join(work, osp.basename(small_toy_config)))
@@ -49,8 +56,10 @@ def test_amp_on_cpu_is_a_clear_error(tmp_path, small_toy_config):
     if torch.cuda.is_available():
         pytest.skip('this machine has a GPU')
     with pytest.raises(AssertionError, match='--amp needs a GPU'):
-        run_tool([sys.executable, 'tools/train.py', small_toy_config, '--amp',
-                  '--work-dir', str(tmp_path)])
+        run_tool([
+            sys.executable, 'tools/train.py', small_toy_config, '--amp', '--work-dir',
+            str(tmp_path)
+        ])
 
 
 def test_dist_train_two_cpu_processes_and_resume(tmp_path, small_toy_config):
@@ -62,12 +71,19 @@ def test_dist_train_two_cpu_processes_and_resume(tmp_path, small_toy_config):
     assert osp.isfile(osp.join(work, 'iter_4.pth'))
 
     env['PORT'] = str(free_port())
-    run_tool(['bash', 'tools/dist_train.sh', small_toy_config, '2', '--work-dir', work,
-              '--resume', '--cfg-options', 'train_cfg.max_iters=6'], env=env)
+    run_tool([
+        'bash', 'tools/dist_train.sh', small_toy_config, '2', '--work-dir', work, '--resume',
+        '--cfg-options', 'train_cfg.max_iters=6'
+    ],
+             env=env)
     assert 'resumed epoch: 0, iter: 4' in _log(work)
     assert osp.isfile(osp.join(work, 'iter_6.pth'))
 
     env['PORT'] = str(free_port())
-    run_tool(['bash', 'tools/dist_test.sh', small_toy_config, osp.join(work, 'iter_6.pth'), '2',
-              '--work-dir', str(tmp_path / 'test')], env=env)
+    run_tool([
+        'bash', 'tools/dist_test.sh', small_toy_config,
+        osp.join(work, 'iter_6.pth'), '2', '--work-dir',
+        str(tmp_path / 'test')
+    ],
+             env=env)
     assert 'mIoU' in _log(str(tmp_path / 'test'))

@@ -17,11 +17,11 @@ import os.path as osp
 from typing import Dict, List
 
 import numpy as np
+from mmseg.registry import DATASETS
 
 import mmcora  # noqa: F401  registers the datasets, so --dataset-type may name mmcora's
 from mmcora.datasets import read_name_list
 from mmcora.instructions import load_label_map
-from mmseg.registry import DATASETS
 
 VOID = 255
 
@@ -33,8 +33,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--ann-file', required=True, help='list relative to the data root')
     parser.add_argument('--seg-dir', default='gtFine/train', help='under the data root')
     parser.add_argument('--seg-suffix', default='_gtFine_labelTrainIds.png')
-    parser.add_argument('--dataset-type', default='CityscapesDataset',
-                        help='registered dataset whose METAINFO names the classes')
+    parser.add_argument(
+        '--dataset-type',
+        default='CityscapesDataset',
+        help='registered dataset whose METAINFO names the classes')
     parser.add_argument('--conf-thresh', type=float, default=0.95)
     parser.add_argument('--out', help='also write the figures to this JSON file')
     return parser.parse_args()
@@ -42,8 +44,10 @@ def parse_args() -> argparse.Namespace:
 
 def count(names: List[str], args: argparse.Namespace, num_classes: int) -> Dict[str, np.ndarray]:
     """Pixel counts per class: ground truth, predicted, both, and the confident ones."""
-    counts = {k: np.zeros(num_classes, np.int64)
-              for k in ('gt', 'pred', 'hit', 'kept_pred', 'kept_hit')}
+    counts = {
+        k: np.zeros(num_classes, np.int64)
+        for k in ('gt', 'pred', 'hit', 'kept_pred', 'kept_hit')
+    }
     for name in names:
         gt = load_label_map(osp.join(args.data_root, args.seg_dir, name + args.seg_suffix))
         pseudo = load_label_map(osp.join(args.pseudo_dir, name + '_pseudo.png'))
@@ -57,16 +61,16 @@ def count(names: List[str], args: argparse.Namespace, num_classes: int) -> Dict[
         if gt.max(initial=0) >= num_classes or pseudo.max(initial=0) >= num_classes:
             raise SystemExit(f'error: {name}: a label id >= {num_classes} classes')
         right = gt == pseudo
-        for key, labels, mask in (('gt', gt, None), ('pred', pseudo, None),
-                                  ('hit', gt, right), ('kept_pred', pseudo, kept),
-                                  ('kept_hit', gt, kept & right)):
-            counts[key] += np.bincount(labels if mask is None else labels[mask],
-                                       minlength=num_classes)
+        for key, labels, mask in (('gt', gt, None), ('pred', pseudo, None), ('hit', gt, right),
+                                  ('kept_pred', pseudo, kept), ('kept_hit', gt, kept & right)):
+            counts[key] += np.bincount(
+                labels if mask is None else labels[mask], minlength=num_classes)
     return counts
 
 
 def summarise(counts: Dict[str, np.ndarray], classes: List[str]) -> dict:
     """Percentages per class (classes absent from the ground truth are left out) and overall."""
+
     def pct(num, den):
         return round(100.0 * float(num) / float(den), 2) if den else None
 
@@ -81,9 +85,12 @@ def summarise(counts: Dict[str, np.ndarray], classes: List[str]) -> dict:
             kept_precision=pct(counts['kept_hit'][c], counts['kept_pred'][c]))
     valid, kept, kept_right = (counts[k].sum() for k in ('gt', 'kept_pred', 'kept_hit'))
     ious = [v['iou'] for v in per_class.values()]
-    return dict(per_class=per_class, pixel_accuracy=pct(counts['hit'].sum(), valid),
-                miou=round(float(np.mean(ious)), 2) if ious else None,
-                kept_share=pct(kept, valid), kept_accuracy=pct(kept_right, kept))
+    return dict(
+        per_class=per_class,
+        pixel_accuracy=pct(counts['hit'].sum(), valid),
+        miou=round(float(np.mean(ious)), 2) if ious else None,
+        kept_share=pct(kept, valid),
+        kept_accuracy=pct(kept_right, kept))
 
 
 def main() -> None:
@@ -94,8 +101,8 @@ def main() -> None:
     names = read_name_list(osp.join(args.data_root, args.ann_file))
     for name in names:  # name the first missing file before reading anything
         for path in (osp.join(args.data_root, args.seg_dir, name + args.seg_suffix),
-                     osp.join(args.pseudo_dir, name + '_pseudo.png'),
-                     osp.join(args.pseudo_dir, name + '_conf.png')):
+                     osp.join(args.pseudo_dir,
+                              name + '_pseudo.png'), osp.join(args.pseudo_dir, name + '_conf.png')):
             if not osp.isfile(path):
                 raise SystemExit(f'error: {path} (for {args.ann_file}: {name}) is missing')
     summary = summarise(count(names, args, len(classes)), classes)

@@ -10,10 +10,9 @@ import argparse
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-
-import mmcora  # noqa: F401
 from mmseg.registry import DATASETS, METRICS
 
+import mmcora  # noqa: F401
 
 # Targets only: no model inputs are made.
 TARGETS = [dict(type='LoadImageFromFile'), dict(type='LoadReasoningAnnotations')]
@@ -25,9 +24,13 @@ def evaluate_constant(dataset, value: bool) -> dict:
     for index in range(len(dataset)):
         results = dataset[index]
         gt = torch.from_numpy(results['gt_masks'])
-        metric.process({}, [dict(pred_masks=torch.full_like(gt, value, dtype=torch.bool),
-                                 gt_masks=gt, queries=results['queries'],
-                                 img_path=results['img_path'])])
+        metric.process({}, [
+            dict(
+                pred_masks=torch.full_like(gt, value, dtype=torch.bool),
+                gt_masks=gt,
+                queries=results['queries'],
+                img_path=results['img_path'])
+        ])
     return metric.compute_metrics(metric.results)
 
 

@@ -32,8 +32,10 @@ VOID = 255
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
-    parser.add_argument('--random', action='store_true',
-                        help='drop model.sam.toy_pretrain (random weights, same architecture)')
+    parser.add_argument(
+        '--random',
+        action='store_true',
+        help='drop model.sam.toy_pretrain (random weights, same architecture)')
     parser.add_argument('--data-root', default='data/toy_city')
     parser.add_argument('--train-list', default='splits/1_30/labeled.txt')
     parser.add_argument('--val-list', default='splits/val.txt')
@@ -44,8 +46,8 @@ def parse_args() -> argparse.Namespace:
 
 
 @torch.no_grad()
-def encode(sam: SAMWrapper, root: str, split: str, names: List[str]
-           ) -> Tuple[torch.Tensor, torch.Tensor]:
+def encode(sam: SAMWrapper, root: str, split: str,
+           names: List[str]) -> Tuple[torch.Tensor, torch.Tensor]:
     """(N, C) embedding tokens inside the image and their (N,) majority trainIds."""
     import cv2
     tokens, labels = [], []
@@ -53,8 +55,7 @@ def encode(sam: SAMWrapper, root: str, split: str, names: List[str]
         image = cv2.imread(osp.join(root, 'leftImg8bit', split, f'{name}_leftImg8bit.png'))
         if image is None:
             raise FileNotFoundError(f'{root}: no readable image for {split}/{name}')
-        label = load_label_map(osp.join(root, 'gtFine', split,
-                                        f'{name}_gtFine_labelTrainIds.png'))
+        label = load_label_map(osp.join(root, 'gtFine', split, f'{name}_gtFine_labelTrainIds.png'))
         x, _ = sam_input(sam, image[:, :, ::-1])
         embedding = sam.image_encoder(x[None])[0]
         patch = sam.img_size // embedding.shape[-1]
@@ -96,8 +97,10 @@ def main() -> None:
     with torch.no_grad():
         pred = head(val_x).argmax(1)
     valid = val_y != VOID
-    ious = [float(((pred == c) & (val_y == c)).sum() / ((pred == c) & valid | (val_y == c)).sum())
-            for c in range(args.num_classes) if (val_y == c).any()]
+    ious = [
+        float(((pred == c) & (val_y == c)).sum() / ((pred == c) & valid | (val_y == c)).sum())
+        for c in range(args.num_classes) if (val_y == c).any()
+    ]
     print(f'{"random" if args.random else "configured"} SAM: {int(keep.sum())} training '
           f'tokens, val token accuracy {float((pred == val_y)[valid].float().mean()):.3f}, '
           f'mIoU {100 * np.mean(ious):.1f} over {len(ious)} classes')

@@ -75,8 +75,11 @@ def train(config: str, seed: int, work_dir: str, options: List[str], threads: bo
     resume = ['--resume'] if osp.isfile(osp.join(work_dir, 'last_checkpoint')) else []
     os.makedirs(work_dir, exist_ok=True)
     env = dict(os.environ, OMP_NUM_THREADS='1') if threads else dict(os.environ)
-    cmd = [sys.executable, osp.join(REPO, 'tools', 'train.py'), config, '--work-dir', work_dir,
-           *resume, '--cfg-options', f'randomness.seed={seed}', *options]
+    cmd = [
+        sys.executable,
+        osp.join(REPO, 'tools', 'train.py'), config, '--work-dir', work_dir, *resume,
+        '--cfg-options', f'randomness.seed={seed}', *options
+    ]
     with open(osp.join(work_dir, 'sweep_stdout.txt'), 'w', encoding='utf-8') as out:
         code = subprocess.call(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     if code:
@@ -85,7 +88,8 @@ def train(config: str, seed: int, work_dir: str, options: List[str], threads: bo
 
 
 def summarise(values: List[float]) -> str:
-    return f'{np.mean(values):.2f} ± {np.std(values):.2f}  ({", ".join(f"{v:.2f}" for v in values)})'
+    return (f'{np.mean(values):.2f} ± {np.std(values):.2f}  '
+            f'({", ".join(f"{v:.2f}" for v in values)})')
 
 
 def main() -> None:
@@ -99,7 +103,8 @@ def main() -> None:
     parser.add_argument('--cfg-options', nargs='+', default=[])
     parser.add_argument('--out', help='write every run\'s metrics as JSON')
     args = parser.parse_args()
-    runs = [(cfg, seed, osp.join(args.work_dir, osp.splitext(osp.basename(cfg))[0], f'seed{seed}'))
+    runs = [(cfg, seed, osp.join(args.work_dir,
+                                 osp.splitext(osp.basename(cfg))[0], f'seed{seed}'))
             for cfg in args.configs for seed in args.seeds]
     # Configs are read here, one at a time: mmengine's config loader (pkg_resources) is not
     # thread-safe.

@@ -16,9 +16,10 @@ def main() -> None:
     parser.add_argument('root', help='Cityscapes root (holds leftImg8bit/ and gtFine/)')
     args = parser.parse_args()
     out = install_split_lists('cityscapes', args.root)
-    missing = [name for name in read_name_list(osp.join(out, 'val.txt'))
-               if not osp.isfile(osp.join(args.root, 'leftImg8bit', 'val',
-                                          f'{name}_leftImg8bit.png'))]
+    missing = [
+        name for name in read_name_list(osp.join(out, 'val.txt'))
+        if not osp.isfile(osp.join(args.root, 'leftImg8bit', 'val', f'{name}_leftImg8bit.png'))
+    ]
     print(f'partition lists written to {out}')
     if missing:
         print(f'note: {len(missing)} val images are not under {args.root}/leftImg8bit/val yet '

@@ -20,8 +20,12 @@ def main() -> None:
     parser.add_argument('--width', type=int, default=defaults.width)
     parser.add_argument('--seed', type=int, default=defaults.seed)
     args = parser.parse_args()
-    spec = ToyCitySpec(num_train=args.num_train, num_val=args.num_val, height=args.height,
-                       width=args.width, seed=args.seed)
+    spec = ToyCitySpec(
+        num_train=args.num_train,
+        num_val=args.num_val,
+        height=args.height,
+        width=args.width,
+        seed=args.seed)
     try:
         ensure_toy_city(args.root, spec)
     except FileExistsError as error:

@@ -27,8 +27,12 @@ class MultiSourceSampler(Sampler):
         seed (int, optional): Random seed, synchronised across ranks when None.
     """
 
-    def __init__(self, dataset: Sized, batch_size: int, source_ratio: Sequence[float],
-                 shuffle: bool = True, seed: Optional[int] = None) -> None:
+    def __init__(self,
+                 dataset: Sized,
+                 batch_size: int,
+                 source_ratio: Sequence[float],
+                 shuffle: bool = True,
+                 seed: Optional[int] = None) -> None:
         if not isinstance(dataset, ConcatDataset):
             raise TypeError('MultiSourceSampler needs a ConcatDataset of the sources, got '
                             f'{type(dataset).__name__}')
@@ -53,13 +57,16 @@ class MultiSourceSampler(Sampler):
 
     def _stream(self, source: int) -> Iterator[int]:
         """Endless indices of one source for this rank."""
+
         def indices() -> Iterator[int]:
             generator = torch.Generator()
             generator.manual_seed(self.seed + source)
             while True:
-                order = (torch.randperm(self.sizes[source], generator=generator) if self.shuffle
-                         else torch.arange(self.sizes[source]))
+                order = (
+                    torch.randperm(self.sizes[source], generator=generator)
+                    if self.shuffle else torch.arange(self.sizes[source]))
                 yield from (self.offsets[source] + int(i) for i in order)
+
         return itertools.islice(indices(), self.rank, None, self.world_size)
 
     def __iter__(self) -> Iterator[int]:

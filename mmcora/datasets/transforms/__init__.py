@@ -1,6 +1,6 @@
-from .reasoning import (CLIPInputs, LoadReasoningAnnotations, PackReasoningInputs, SAMResize,
-                        SampleQueries, queries_of, square_resize)
 from .pseudo import CorruptPseudoMask, LoadPseudoLabel, SamplePseudoQueries
+from .reasoning import (CLIPInputs, LoadReasoningAnnotations, PackReasoningInputs, SampleQueries,
+                        SAMResize, queries_of, square_resize)
 from .semi import LoadEmptyAnnotations, PackSemiSegInputs, StrongViews
 
 __all__ = [

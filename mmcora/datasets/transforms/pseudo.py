@@ -76,7 +76,9 @@ class SamplePseudoQueries(BaseTransform):
         answers (Sequence[str]): Answer templates with ``[SEG]``.
     """
 
-    def __init__(self, num_queries: int = 7, min_area_ratio: float = 0.001,
+    def __init__(self,
+                 num_queries: int = 7,
+                 min_area_ratio: float = 0.001,
                  answers: Sequence[str] = ANSWERS) -> None:
         if num_queries < 1:
             raise ValueError(f'num_queries must be at least 1, got {num_queries}')
@@ -95,9 +97,18 @@ class SamplePseudoQueries(BaseTransform):
         bank = results['query_bank'][name]
         order = np.random.choice(len(bank), self.num_queries, replace=False)
         answer = self.answers[np.random.randint(len(self.answers))]
-        queries = [dict(text=bank[i], answer=answer, type='pseudo', class_id=class_id,
-                        class_name=name, relation=None, source='query_bank', target=None,
-                        anchor=None) for i in order]
+        queries = [
+            dict(
+                text=bank[i],
+                answer=answer,
+                type='pseudo',
+                class_id=class_id,
+                class_name=name,
+                relation=None,
+                source='query_bank',
+                target=None,
+                anchor=None) for i in order
+        ]
         results['queries'], results['consistency_queries'] = queries[:1], queries[1:]
         mask = (label == class_id).astype(np.uint8)
         mask[label == 255] = 255

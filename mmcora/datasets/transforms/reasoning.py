@@ -43,7 +43,9 @@ class SampleQueries(BaseTransform):
             (``'cityscapes'``, ``'pannuke'``), needed by ``reword``.
     """
 
-    def __init__(self, num_queries: int = 3, reword: bool = False,
+    def __init__(self,
+                 num_queries: int = 3,
+                 reword: bool = False,
                  vocabulary: str = 'cityscapes') -> None:
         if vocabulary not in VOCABULARIES:
             raise ValueError(f'vocabulary must be one of {sorted(VOCABULARIES)}, '
@@ -68,8 +70,7 @@ class SampleQueries(BaseTransform):
             anchor = query.get('anchor')
             query['text'] = render_text(query['type'], query['class_name'], self.vocabulary,
                                         np.random.randint, query.get('relation'),
-                                        anchor['class_name'] if anchor else None,
-                                        self.display)
+                                        anchor['class_name'] if anchor else None, self.display)
         return query
 
 
@@ -100,8 +101,9 @@ class LoadReasoningAnnotations(BaseTransform):
         if results.get('seg_map_path') is None:
             label = None
             ignore = results.get('ignore_rle')
-            void = (np.zeros(shape, bool) if ignore is None else
-                    self._decode(ignore, shape, f'{img_path} ignore_rle'))
+            void = (
+                np.zeros(shape, bool) if ignore is None else self._decode(
+                    ignore, shape, f'{img_path} ignore_rle'))
         else:
             label = self._label_map(results['seg_map_path'], img_path, shape)
             void = label == self.ignore_index
@@ -120,8 +122,7 @@ class LoadReasoningAnnotations(BaseTransform):
             masks.append(mask)
             anchor = query.get('anchor')
             anchors.append(None if anchor is None else self._decode(anchor['rle'], shape, where))
-        results['gt_masks'] = (np.stack(masks) if masks else
-                               np.zeros((0, *shape), np.uint8))
+        results['gt_masks'] = (np.stack(masks) if masks else np.zeros((0, *shape), np.uint8))
         results['anchor_masks'] = anchors
         return results
 
@@ -210,8 +211,8 @@ class CLIPInputs(BaseTransform):
             crops.append(crop)
             index.append(i)
             boxes.append([x0 / w, y0 / h, x1 / w, y1 / h])
-        results['anchor_crops'] = (np.stack(crops) if crops else
-                                   np.zeros((0, self.size, self.size, 3), np.uint8))
+        results['anchor_crops'] = (
+            np.stack(crops) if crops else np.zeros((0, self.size, self.size, 3), np.uint8))
         results['anchor_index'] = np.asarray(index, dtype=np.int64)
         results['anchor_boxes'] = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         return results
@@ -225,11 +226,11 @@ class PackReasoningInputs(BaseTransform):
     the metainfo and ``gt_confidence`` (1, H, W) when a confidence map was read.
     """
 
-    META_KEYS = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'sam_shape',
-                 'pseudo_path')
+    META_KEYS = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'sam_shape', 'pseudo_path')
     QUERY_KEYS = ('text', 'answer', 'type', 'class_id', 'class_name', 'relation', 'source')
 
     def transform(self, results: dict) -> dict:
+
         def chw(array: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
 
@@ -249,12 +250,22 @@ class PackReasoningInputs(BaseTransform):
                 np.ascontiguousarray(crops.transpose(0, 3, 1, 2)))
             sample.anchor_index = torch.from_numpy(results['anchor_index'])
             sample.anchor_boxes = torch.from_numpy(results['anchor_boxes'])
-        return dict(inputs=dict(sam=chw(results['sam_img']), clip=chw(results['clip_img'])),
-                    data_samples=sample)
+        return dict(
+            inputs=dict(sam=chw(results['sam_img']), clip=chw(results['clip_img'])),
+            data_samples=sample)
 
 
 def queries_of(texts: List[str], answers: Optional[List[str]] = None) -> List[dict]:
     """Query dicts for an image without an instruction file (inference)."""
-    return [dict(text=t, answer=(answers[i] if answers else DEFAULT_ANSWER), type='free',
-                 class_id=-1, class_name='', relation=None, source='user', target=None,
-                 anchor=None) for i, t in enumerate(texts)]
+    return [
+        dict(
+            text=t,
+            answer=(answers[i] if answers else DEFAULT_ANSWER),
+            type='free',
+            class_id=-1,
+            class_name='',
+            relation=None,
+            source='user',
+            target=None,
+            anchor=None) for i, t in enumerate(texts)
+    ]

@@ -45,9 +45,12 @@ class StrongViews(BaseTransform):
     Adds ``strong_imgs``: a list of BGR uint8 images of the image's shape.
     """
 
-    def __init__(self, num_views: int = 2,
+    def __init__(self,
+                 num_views: int = 2,
                  color_jitter: Tuple[float, float, float, float] = (0.5, 0.5, 0.5, 0.25),
-                 jitter_prob: float = 0.8, gray_prob: float = 0.2, blur_prob: float = 0.5,
+                 jitter_prob: float = 0.8,
+                 gray_prob: float = 0.2,
+                 blur_prob: float = 0.5,
                  blur_sigma: Sequence[float] = (0.1, 2.0)) -> None:
         self.num_views = num_views
         self.jitter = ColorJitter(*color_jitter)
@@ -93,6 +96,6 @@ class PackSemiSegInputs(PackSegInputs):
         packed['data_samples'].set_metainfo(dict(branch=self.branch))
         if self.branch == 'unsup':
             views = [results['img']] + results.get('strong_imgs', [])
-            packed['inputs'] = torch.stack([
-                torch.from_numpy(np.ascontiguousarray(v.transpose(2, 0, 1))) for v in views])
+            packed['inputs'] = torch.stack(
+                [torch.from_numpy(np.ascontiguousarray(v.transpose(2, 0, 1))) for v in views])
         return packed

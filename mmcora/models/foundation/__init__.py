@@ -8,7 +8,7 @@ from .toy_sam import ensure_toy_sam, toy_sam_path
 
 __all__ = [
     'FoundationCorpus', 'Region', 'scene_regions', 'FOUNDATION_STREAM', 'HELD_OUT_STREAM',
-    'SAMRecipe', 'pretrain_sam', 'evaluate_box_prompts', 'ensure_toy_sam',
-    'foundation_cache_dir', 'toy_sam_path', 'LLaVARecipe', 'LLaVAPretrainer',
-    'ensure_toy_llava', 'toy_llava_path', 'build_recipe'
+    'SAMRecipe', 'pretrain_sam', 'evaluate_box_prompts', 'ensure_toy_sam', 'foundation_cache_dir',
+    'toy_sam_path', 'LLaVARecipe', 'LLaVAPretrainer', 'ensure_toy_llava', 'toy_llava_path',
+    'build_recipe'
 ]

@@ -72,16 +72,16 @@ class Progress:
         self.name, self.keys, self.every = name, tuple(keys), every
         self.start, self.first, self.stage = time.time(), None, None
 
-    def __call__(self, done: int, total: int, stats: Dict[str, float],
-                 stage: str = '') -> None:
+    def __call__(self, done: int, total: int, stats: Dict[str, float], stage: str = '') -> None:
         if stage != self.stage:  # each stage times its own steps
             self.stage, self.first, self.start = stage, done - 1, time.time()
         if done % self.every and done != total:
             return
         elapsed = time.time() - self.start
         rate = elapsed / max(1, done - self.first)
-        values = ' '.join(f'{k.replace("_", " ")} {stats[k]:.3f}' for k in self.keys
-                          if k in stats)
+        values = ' '.join(f'{k.replace("_", " ")} {stats[k]:.3f}' for k in self.keys if k in stats)
         label = f'{self.name} {stage} ' if stage else f'{self.name} '
-        print_log(f'{label}[{done}/{total}] {values}, {elapsed:.0f} s, about '
-                  f'{rate * (total - done):.0f} s left', logger='current')
+        print_log(
+            f'{label}[{done}/{total}] {values}, {elapsed:.0f} s, about '
+            f'{rate * (total - done):.0f} s left',
+            logger='current')

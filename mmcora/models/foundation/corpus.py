@@ -35,8 +35,7 @@ class Region:
     bbox: Tuple[int, int, int, int]
 
 
-def scene_regions(train_ids: np.ndarray, instances: np.ndarray,
-                  min_area: int = 24) -> List[Region]:
+def scene_regions(train_ids: np.ndarray, instances: np.ndarray, min_area: int = 24) -> List[Region]:
     """Instances of thing classes and connected components of stuff classes.
 
     Args:
@@ -58,8 +57,10 @@ def scene_regions(train_ids: np.ndarray, instances: np.ndarray,
             if mask.sum() < min_area:
                 continue
             ys, xs = np.nonzero(mask)
-            regions.append(Region(int(class_id), mask, (int(xs.min()), int(ys.min()),
-                                                        int(xs.max()) + 1, int(ys.max()) + 1)))
+            regions.append(
+                Region(
+                    int(class_id), mask,
+                    (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)))
     return regions
 
 
@@ -74,8 +75,12 @@ class FoundationCorpus:
         stream (int): Seed stream (:data:`HELD_OUT_STREAM` for held-out scenes).
     """
 
-    def __init__(self, seed: int = 0, num_scenes: int = 600, height: int = 128,
-                 width: int = 256, stream: int = FOUNDATION_STREAM) -> None:
+    def __init__(self,
+                 seed: int = 0,
+                 num_scenes: int = 600,
+                 height: int = 128,
+                 width: int = 256,
+                 stream: int = FOUNDATION_STREAM) -> None:
         self.seed, self.num_scenes, self.height, self.width = seed, num_scenes, height, width
         self.stream = stream
         self._scenes: List[Tuple[np.ndarray, np.ndarray, np.ndarray]] = []

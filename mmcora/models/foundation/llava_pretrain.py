@@ -90,8 +90,7 @@ def clip_pixels(image: np.ndarray, size: int, mean: Sequence[float],
     return normalise_clip(square_resize(image, size, OPENAI_CLIP_MEAN_255), mean, std)
 
 
-def normalise_clip(square: np.ndarray, mean: Sequence[float],
-                   std: Sequence[float]) -> torch.Tensor:
+def normalise_clip(square: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """(S, S, 3) uint8 RGB -> (3, S, S) with CLIP's statistics ([0, 1] RGB)."""
     x = torch.from_numpy(np.ascontiguousarray(square)).permute(2, 0, 1).float() / 255
     return (x - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
@@ -137,17 +136,20 @@ class LLaVAPretrainer:
         self.size, self.grid = vision.image_size, vision.image_size // vision.patch_size
         self.mean, self.std = list(image_mean), list(image_std)
         # per scene, once: the CLIP input and the patch class-mix targets
-        self.pixels = [clip_pixels(corpus.scene(i)[0], self.size, self.mean, self.std)
-                       for i in range(len(corpus))]
+        self.pixels = [
+            clip_pixels(corpus.scene(i)[0], self.size, self.mean, self.std)
+            for i in range(len(corpus))
+        ]
         self.mixes = [patch_class_mix(corpus.scene(i)[1], self.grid) for i in range(len(corpus))]
         self.prefix = chat_prefix_ids(tokenizer, system_prompt, model.config.image_token_id,
                                       self.grid**2)
         self.text_prefix = chat_prefix_ids(tokenizer, system_prompt, -1, 0)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(recipe.seed)
-            self.heads = nn.ModuleDict(dict(
-                crop=nn.Linear(vision.hidden_size, NUM_CLASSES),
-                patch=nn.Linear(vision.hidden_size, NUM_CLASSES)))
+            self.heads = nn.ModuleDict(
+                dict(
+                    crop=nn.Linear(vision.hidden_size, NUM_CLASSES),
+                    patch=nn.Linear(vision.hidden_size, NUM_CLASSES)))
 
     # ------------------------------------------------------------------ stage losses
     def vision_outputs(self, pixels: torch.Tensor):
@@ -168,12 +170,13 @@ class LLaVAPretrainer:
         logits = self.heads['crop'](self.vision_outputs(crops).pooler_output)
         crop_ce = F.cross_entropy(logits, labels)
         accuracy = float((logits.argmax(1) == labels).float().mean())
-        return patch_ce + crop_ce, dict(patch_ce=float(patch_ce.detach()),
-                                          crop_acc=accuracy)
+        return patch_ce + crop_ce, dict(patch_ce=float(patch_ce.detach()), crop_acc=accuracy)
 
-    def sample_crops(self, rng: np.random.Generator, num: int,
-                     corpus: Optional[FoundationCorpus] = None
-                     ) -> Tuple[torch.Tensor, torch.Tensor]:
+    def sample_crops(
+            self,
+            rng: np.random.Generator,
+            num: int,
+            corpus: Optional[FoundationCorpus] = None) -> Tuple[torch.Tensor, torch.Tensor]:
         corpus = corpus or self.corpus
         crops, labels = [], []
         while len(crops) < num:
@@ -185,9 +188,12 @@ class LLaVAPretrainer:
             labels.append(region.class_id)
         return torch.stack(crops), torch.tensor(labels)
 
-    def text_batch(self, rng: np.random.Generator, captions_only: bool,
+    def text_batch(self,
+                   rng: np.random.Generator,
+                   captions_only: bool,
                    corpus: Optional[FoundationCorpus] = None,
-                   pixels: Optional[List[torch.Tensor]] = None, image: bool = True) -> dict:
+                   pixels: Optional[List[torch.Tensor]] = None,
+                   image: bool = True) -> dict:
         """``texts_per_step`` prompts with their answers as HF ``input_ids``/``labels``;
         without ``image``, text alone (no image tokens, no ``pixel_values``)."""
         corpus, pixels = corpus or self.corpus, pixels or self.pixels
@@ -195,8 +201,8 @@ class LLaVAPretrainer:
         for _ in range(self.recipe.texts_per_step):
             index = int(rng.integers(len(corpus)))
             _, train_ids, _ = corpus.scene(index)
-            question, answer = scene_questions(rng, train_ids, corpus.regions(index), 1,
-                                               captions_only=captions_only)[0]
+            question, answer = scene_questions(
+                rng, train_ids, corpus.regions(index), 1, captions_only=captions_only)[0]
             rows.append(self.encode(question, answer, image))
             images.append(pixels[index])
         width = max(len(ids) for ids, _ in rows)
@@ -210,15 +216,16 @@ class LLaVAPretrainer:
         batch = dict(input_ids=input_ids, labels=labels, attention_mask=mask)
         return dict(batch, pixel_values=torch.stack(images)) if image else batch
 
-    def encode(self, question: str, answer: str,
-               image: bool = True) -> Tuple[List[int], List[int]]:
+    def encode(self, question: str, answer: str, image: bool = True) -> Tuple[List[int], List[int]]:
         """Ids and labels of ``prefix <question> ASSISTANT: <answer></s>`` (LlavaMLLM's), the
         prefix without its image tokens unless ``image``."""
         ids, labels = encode_turn(self.tokenizer, question, answer)
         prefix = self.prefix if image else self.text_prefix
         return prefix + ids, [IGNORE] * len(prefix) + labels
 
-    def text_loss(self, rng: np.random.Generator, captions_only: bool,
+    def text_loss(self,
+                  rng: np.random.Generator,
+                  captions_only: bool,
                   image: bool = True) -> Tuple[torch.Tensor, Dict[str, float]]:
         loss = self.model(**self.text_batch(rng, captions_only, image=image)).loss
         return loss, dict(answer_ce=float(loss.detach()))
@@ -240,7 +247,9 @@ class LLaVAPretrainer:
              lambda rng: self.text_loss(rng, captions_only=False)),
         ]
 
-    def run(self, resume_file: Optional[str] = None, save_every: int = 200,
+    def run(self,
+            resume_file: Optional[str] = None,
+            save_every: int = 200,
             progress: Optional[Callable] = None) -> Dict[str, Dict[str, float]]:
         """Train every stage; resumable from ``resume_file`` (any stage, any step).
 
@@ -279,19 +288,32 @@ class LLaVAPretrainer:
                 last[name] = stats
                 done = step + 1
                 if resume_file and done % save_every == 0 and done < steps:
-                    write_resume_state(resume_file, dict(
-                        stage_index=stage_index, step=done, model=self.model.state_dict(),
-                        heads=self.heads.state_dict(), optimizer=optimizer.state_dict(),
-                        scheduler=scheduler.state_dict(), sampler=rng.bit_generator.state,
-                        stats=last))
+                    write_resume_state(
+                        resume_file,
+                        dict(
+                            stage_index=stage_index,
+                            step=done,
+                            model=self.model.state_dict(),
+                            heads=self.heads.state_dict(),
+                            optimizer=optimizer.state_dict(),
+                            scheduler=scheduler.state_dict(),
+                            sampler=rng.bit_generator.state,
+                            stats=last))
                 if progress is not None:
                     progress(done, steps, stats, name)
             if resume_file and stage_index + 1 < len(self.stages()):
                 # the next stage starts here if the run stops between stages
-                write_resume_state(resume_file, dict(
-                    stage_index=stage_index + 1, step=0, model=self.model.state_dict(),
-                    heads=self.heads.state_dict(), optimizer=None, scheduler=None,
-                    sampler=None, stats=last))
+                write_resume_state(
+                    resume_file,
+                    dict(
+                        stage_index=stage_index + 1,
+                        step=0,
+                        model=self.model.state_dict(),
+                        heads=self.heads.state_dict(),
+                        optimizer=None,
+                        scheduler=None,
+                        sampler=None,
+                        stats=last))
         self.model.requires_grad_(False)
         self.model.eval()
         if resume_file and os.path.isfile(resume_file):
@@ -308,10 +330,12 @@ class LLaVAPretrainer:
         crops, labels = self.sample_crops(rng, num, held_out)
         logits = self.heads['crop'](self.vision_outputs(crops).pooler_output)
         result = dict(crop_acc=float((logits.argmax(1) == labels).float().mean()))
-        pixels = [clip_pixels(held_out.scene(i)[0], self.size, self.mean, self.std)
-                  for i in range(len(held_out))]
-        blank = clip_pixels(np.full((8, 8, 3), OPENAI_CLIP_MEAN_255, np.uint8), self.size,
-                            self.mean, self.std)
+        pixels = [
+            clip_pixels(held_out.scene(i)[0], self.size, self.mean, self.std)
+            for i in range(len(held_out))
+        ]
+        blank = clip_pixels(
+            np.full((8, 8, 3), OPENAI_CLIP_MEAN_255, np.uint8), self.size, self.mean, self.std)
         for key, images in (('qa_exact', pixels), ('qa_exact_blank', [blank] * len(pixels))):
             rng = np.random.default_rng([self.recipe.seed, 304])
             right = total = 0

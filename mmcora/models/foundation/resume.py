@@ -17,8 +17,10 @@ def read_resume_state(resume_file: Optional[str]) -> Optional[dict]:
         return torch.load(resume_file, map_location='cpu', weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-        print_log(f'{resume_file} is unreadable ({reason}); pretraining starts from step 0',
-                  logger='current', level=logging.WARNING)
+        print_log(
+            f'{resume_file} is unreadable ({reason}); pretraining starts from step 0',
+            logger='current',
+            level=logging.WARNING)
         return None
 
 

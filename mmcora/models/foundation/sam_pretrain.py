@@ -34,8 +34,8 @@ def sam_input(sam: Sam, image: np.ndarray) -> Tuple[torch.Tensor, float]:
     new_h, new_w, scale = SAMWrapper.preprocess_geometry(*image.shape[:2], size)
     x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()
     if (new_h, new_w) != tuple(image.shape[:2]):
-        x = F.interpolate(x[None], (new_h, new_w), mode='bilinear', antialias=True,
-                          align_corners=False)[0]
+        x = F.interpolate(
+            x[None], (new_h, new_w), mode='bilinear', antialias=True, align_corners=False)[0]
     x = (x - sam.pixel_mean) / sam.pixel_std
     return F.pad(x, (0, size - new_w, 0, size - new_h)), scale
 
@@ -87,8 +87,8 @@ def prompted_masks(sam: Sam, embedding: torch.Tensor, prompts: List[Dict[str, np
     device = embedding.device
     boxes = points = None
     if 'box' in prompts[0]:
-        boxes = torch.tensor(np.stack([p['box'] for p in prompts]) * scale, dtype=torch.float32,
-                             device=device)
+        boxes = torch.tensor(
+            np.stack([p['box'] for p in prompts]) * scale, dtype=torch.float32, device=device)
     else:
         width = max(len(p['points']) for p in prompts)
         coords = torch.zeros(len(prompts), width, 2, device=device)
@@ -98,10 +98,12 @@ def prompted_masks(sam: Sam, embedding: torch.Tensor, prompts: List[Dict[str, np
             labels[i, :len(p['points'])] = 1
         points = (coords, labels)
     sparse, dense = sam.prompt_encoder(points=points, boxes=boxes, masks=None)
-    low_res, iou = sam.mask_decoder(image_embeddings=embedding,
-                                    image_pe=sam.prompt_encoder.get_dense_pe(),
-                                    sparse_prompt_embeddings=sparse,
-                                    dense_prompt_embeddings=dense, multimask_output=multimask)
+    low_res, iou = sam.mask_decoder(
+        image_embeddings=embedding,
+        image_pe=sam.prompt_encoder.get_dense_pe(),
+        sparse_prompt_embeddings=sparse,
+        dense_prompt_embeddings=dense,
+        multimask_output=multimask)
     return low_res, iou
 
 
@@ -155,8 +157,8 @@ def _region_logits(head: nn.Module, embedding: torch.Tensor, regions: List[Regio
 
 
 def _step_loss(sam: Sam, head: nn.Module, corpus: FoundationCorpus, picks: np.ndarray,
-               rng: np.random.Generator, recipe: SAMRecipe
-               ) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+               rng: np.random.Generator,
+               recipe: SAMRecipe) -> Tuple[torch.Tensor, List[torch.Tensor]]:
     """Loss of one step and the IoUs of its box-prompted masks."""
     size = sam.image_encoder.img_size
     inputs = [sam_input(sam, corpus.scene(int(i))[0]) for i in picks]
@@ -166,16 +168,18 @@ def _step_loss(sam: Sam, head: nn.Module, corpus: FoundationCorpus, picks: np.nd
         regions = corpus.regions(int(index))
         if recipe.class_weight > 0:
             labels = torch.tensor([r.class_id for r in regions])
-            class_ce.append(F.cross_entropy(
-                _region_logits(head, embeddings[b], regions, size), labels,
-                reduction='none'))
-        chosen = [regions[int(j)] for j in rng.choice(
-            len(regions), min(recipe.masks_per_image, len(regions)), replace=False)]
+            class_ce.append(
+                F.cross_entropy(
+                    _region_logits(head, embeddings[b], regions, size), labels, reduction='none'))
+        chosen = [
+            regions[int(j)] for j in rng.choice(
+                len(regions), min(recipe.masks_per_image, len(regions)), replace=False)
+        ]
         kind = ('box', 'point', 'points')[int(rng.choice(3, p=(0.5, 0.25, 0.25)))]
         prompts = [sample_prompt(rng, r, kind) for r in chosen]
         scale = inputs[b][1]
-        logits, iou_pred = prompted_masks(sam, embeddings[b:b + 1], prompts, scale,
-                                          multimask=kind == 'point')
+        logits, iou_pred = prompted_masks(
+            sam, embeddings[b:b + 1], prompts, scale, multimask=kind == 'point')
         target = torch.stack([_target(r, size, logits.shape[-1]) for r in chosen])
         target = target[:, None].expand_as(logits)
         flat_logits, flat_target = logits.flatten(0, 1), target.flatten(0, 1)
@@ -195,10 +199,14 @@ def _step_loss(sam: Sam, head: nn.Module, corpus: FoundationCorpus, picks: np.nd
     return loss, box_iou
 
 
-def pretrain_sam(sam: Sam, corpus: FoundationCorpus, recipe: SAMRecipe,
-                 resume_file: Optional[str] = None, save_every: int = 100,
-                 progress: Optional[Callable[[int, int, Dict[str, float]], None]] = None
-                 ) -> Dict[str, float]:
+def pretrain_sam(
+        sam: Sam,
+        corpus: FoundationCorpus,
+        recipe: SAMRecipe,
+        resume_file: Optional[str] = None,
+        save_every: int = 100,
+        progress: Optional[Callable[[int, int, Dict[str, float]],
+                                    None]] = None) -> Dict[str, float]:
     """Train ``sam`` in place on promptable segmentation of the corpus's segments.
 
     Deterministic for a given recipe and thread count: the sampling has its own generator and
@@ -213,7 +221,8 @@ def pretrain_sam(sam: Sam, corpus: FoundationCorpus, recipe: SAMRecipe,
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(recipe.seed)
         head = nn.Linear(sam.prompt_encoder.embed_dim, NUM_CLASSES)
-    optimizer = torch.optim.AdamW([*sam.parameters(), *head.parameters()], lr=recipe.lr,
+    optimizer = torch.optim.AdamW([*sam.parameters(), *head.parameters()],
+                                  lr=recipe.lr,
                                   weight_decay=0.01)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(recipe.steps))
     start = 0
@@ -234,14 +243,20 @@ def pretrain_sam(sam: Sam, corpus: FoundationCorpus, recipe: SAMRecipe,
         loss.backward()
         optimizer.step()
         scheduler.step()
-        stats = dict(loss=float(loss.detach()), box_iou=float(torch.cat(box_iou).mean())
-                     if box_iou else stats.get('box_iou', 0.0))
+        stats = dict(
+            loss=float(loss.detach()),
+            box_iou=float(torch.cat(box_iou).mean()) if box_iou else stats.get('box_iou', 0.0))
         done = step + 1
         if resume_file is not None and (done % save_every == 0) and done < recipe.steps:
-            write_resume_state(resume_file, dict(
-                model=sam.state_dict(), head=head.state_dict(),
-                optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                sampler=rng.bit_generator.state, step=done))
+            write_resume_state(
+                resume_file,
+                dict(
+                    model=sam.state_dict(),
+                    head=head.state_dict(),
+                    optimizer=optimizer.state_dict(),
+                    scheduler=scheduler.state_dict(),
+                    sampler=rng.bit_generator.state,
+                    step=done))
         if progress is not None:
             progress(done, recipe.steps, stats)
     sam.eval()

@@ -43,8 +43,10 @@ def _join(words: Sequence[str]) -> str:
 def caption(train_ids: np.ndarray, regions: List[Region]) -> str:
     """'A street scene with road, building and sky; two cars and one person.'"""
     fractions = class_fractions(train_ids)
-    stuff = [CLASS_NAMES[c] for c in SCENE_CLASSES
-             if c not in THING_CLASSES and fractions.get(c, 0.) >= MIN_FRACTION]
+    stuff = [
+        CLASS_NAMES[c] for c in SCENE_CLASSES
+        if c not in THING_CLASSES and fractions.get(c, 0.) >= MIN_FRACTION
+    ]
     counts = instance_counts(regions)
     things = [count_phrase(n, CLASS_NAMES[c]) for c, n in sorted(counts.items())]
     text = 'A street scene with ' + (_join(stuff) if stuff else 'nothing in particular')
@@ -73,8 +75,11 @@ def side_of(train_ids: np.ndarray, class_id: int) -> str:
     return SIDES[min(third, 2)]
 
 
-def scene_questions(rng: np.random.Generator, train_ids: np.ndarray, regions: List[Region],
-                    num: int, captions_only: bool = False) -> List[Tuple[str, str]]:
+def scene_questions(rng: np.random.Generator,
+                    train_ids: np.ndarray,
+                    regions: List[Region],
+                    num: int,
+                    captions_only: bool = False) -> List[Tuple[str, str]]:
     """``num`` (question, answer) pairs: captions, presence (half absent), counts, sides;
     only caption requests with ``captions_only``."""
     fractions = class_fractions(train_ids)
@@ -90,8 +95,8 @@ def scene_questions(rng: np.random.Generator, train_ids: np.ndarray, regions: Li
         elif kind == 1:
             yes = not absent or rng.random() < 0.5
             class_id = int(rng.choice(present if yes else absent))
-            pairs.append((PRESENCE_QUESTION.format(name=CLASS_NAMES[class_id]),
-                          'Yes.' if yes else 'No.'))
+            pairs.append(
+                (PRESENCE_QUESTION.format(name=CLASS_NAMES[class_id]), 'Yes.' if yes else 'No.'))
         elif kind == 2:
             class_id = int(rng.choice(THING_CLASSES))
             count = counts.get(class_id, 0)
@@ -100,6 +105,6 @@ def scene_questions(rng: np.random.Generator, train_ids: np.ndarray, regions: Li
             pairs.append((COUNT_QUESTION.format(plural=plural(CLASS_NAMES[class_id])), answer))
         else:
             class_id = int(rng.choice(present))
-            pairs.append((SIDE_QUESTION.format(name=CLASS_NAMES[class_id]),
-                          side_of(train_ids, class_id)))
+            pairs.append(
+                (SIDE_QUESTION.format(name=CLASS_NAMES[class_id]), side_of(train_ids, class_id)))
     return pairs

@@ -22,7 +22,7 @@ from mmengine.logging import print_log
 from ...datasets.toy_city_generator import FORMAT_VERSION as TOY_FORMAT_VERSION
 from .cache import Progress, build_recipe, cache_folder, make_once
 from .corpus import HELD_OUT_STREAM, FoundationCorpus
-from .llava_pretrain import LLaVARecipe, LLaVAPretrainer
+from .llava_pretrain import LLaVAPretrainer, LLaVARecipe
 
 RECIPE_VERSION = 1  # bump when the corpus sampling, the texts or the training loop change
 MANIFEST = 'recipe.json'
@@ -31,9 +31,14 @@ HELD_OUT_SCENES = 40
 
 def toy_llava_path(spec: Dict, recipe: LLaVARecipe) -> str:
     """Where the directory of this tiny spec and recipe lives (whether made or not)."""
-    return cache_folder('llava', dict(model='llava', recipe_version=RECIPE_VERSION,
-                                      toy_format=TOY_FORMAT_VERSION, tiny=spec,
-                                      recipe=asdict(recipe)))
+    return cache_folder(
+        'llava',
+        dict(
+            model='llava',
+            recipe_version=RECIPE_VERSION,
+            toy_format=TOY_FORMAT_VERSION,
+            tiny=spec,
+            recipe=asdict(recipe)))
 
 
 def ensure_toy_llava(base: str, spec: Dict, recipe: Optional[Dict] = None) -> str:
@@ -64,10 +69,12 @@ def _pretrain(base: str, spec: Dict, recipe: LLaVARecipe, folder: str) -> None:
 
     from ..mllm.tiny_llava import MANIFEST as TINY_MANIFEST
     from ..mllm.tiny_llava import SYSTEM_PROMPT
-    print_log(f'pretraining the toy LLaVA once ({recipe.clip_steps} CLIP, '
-              f'{recipe.language_steps} language, {recipe.align_steps} alignment and '
-              f'{recipe.tune_steps} instruction steps on {recipe.num_scenes} foundation '
-              f'scenes; cached at {folder})', logger='current')
+    print_log(
+        f'pretraining the toy LLaVA once ({recipe.clip_steps} CLIP, '
+        f'{recipe.language_steps} language, {recipe.align_steps} alignment and '
+        f'{recipe.tune_steps} instruction steps on {recipe.num_scenes} foundation '
+        f'scenes; cached at {folder})',
+        logger='current')
     threads = torch.get_num_threads()
     started = time.time()
     tokenizer = AutoTokenizer.from_pretrained(base)
@@ -78,13 +85,13 @@ def _pretrain(base: str, spec: Dict, recipe: LLaVARecipe, folder: str) -> None:
         try:
             model = LlavaForConditionalGeneration.from_pretrained(base, dtype=torch.float32)
             corpus = FoundationCorpus(seed=recipe.seed, num_scenes=recipe.num_scenes).render()
-            trainer = LLaVAPretrainer(model, tokenizer, processor.image_mean,
-                                      processor.image_std, corpus, recipe, SYSTEM_PROMPT)
-            stats = trainer.run(resume_file=osp.join(folder, 'partial.pth'),
-                                progress=Progress('toy LLaVA pretraining',
-                                                  ('patch_ce', 'crop_acc', 'answer_ce')))
-            held_out = FoundationCorpus(seed=recipe.seed, num_scenes=HELD_OUT_SCENES,
-                                        stream=HELD_OUT_STREAM).render()
+            trainer = LLaVAPretrainer(model, tokenizer, processor.image_mean, processor.image_std,
+                                      corpus, recipe, SYSTEM_PROMPT)
+            stats = trainer.run(
+                resume_file=osp.join(folder, 'partial.pth'),
+                progress=Progress('toy LLaVA pretraining', ('patch_ce', 'crop_acc', 'answer_ce')))
+            held_out = FoundationCorpus(
+                seed=recipe.seed, num_scenes=HELD_OUT_SCENES, stream=HELD_OUT_STREAM).render()
             measured = trainer.evaluate(held_out)
         finally:
             torch.set_num_threads(threads)
@@ -98,11 +105,24 @@ def _pretrain(base: str, spec: Dict, recipe: LLaVARecipe, folder: str) -> None:
         os.replace(osp.join(tmp, name), osp.join(folder, name))
     os.rmdir(tmp)
     with open(osp.join(folder, MANIFEST), 'w', encoding='utf-8') as f:  # last: marks done
-        json.dump(dict(model='llava', recipe_version=RECIPE_VERSION,
-                       toy_format=TOY_FORMAT_VERSION, tiny=spec, recipe=asdict(recipe),
-                       last_step=stats, held_out={k: round(v, 4) for k, v in measured.items()},
-                       seconds=round(time.time() - started, 1)), f, indent=2)
-    print_log(f'toy LLaVA pretrained: held-out crop accuracy {measured["crop_acc"]:.3f}, '
-              f'exact answers {measured["qa_exact"]:.3f} (blank image '
-              f'{measured["qa_exact_blank"]:.3f}), {time.time() - started:.0f} s; '
-              f'saved {folder}', logger='current')
+        json.dump(
+            dict(
+                model='llava',
+                recipe_version=RECIPE_VERSION,
+                toy_format=TOY_FORMAT_VERSION,
+                tiny=spec,
+                recipe=asdict(recipe),
+                last_step=stats,
+                held_out={
+                    k: round(v, 4)
+                    for k, v in measured.items()
+                },
+                seconds=round(time.time() - started, 1)),
+            f,
+            indent=2)
+    print_log(
+        f'toy LLaVA pretrained: held-out crop accuracy {measured["crop_acc"]:.3f}, '
+        f'exact answers {measured["qa_exact"]:.3f} (blank image '
+        f'{measured["qa_exact_blank"]:.3f}), {time.time() - started:.0f} s; '
+        f'saved {folder}',
+        logger='current')

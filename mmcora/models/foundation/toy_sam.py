@@ -30,9 +30,15 @@ HELD_OUT_SCENES = 20
 
 
 def _spec(tiny: Dict, recipe: SAMRecipe) -> Dict:
-    return dict(model='sam', recipe_version=RECIPE_VERSION, toy_format=TOY_FORMAT_VERSION,
-                tiny={k: list(v) if isinstance(v, tuple) else v for k, v in tiny.items()},
-                recipe=asdict(recipe))
+    return dict(
+        model='sam',
+        recipe_version=RECIPE_VERSION,
+        toy_format=TOY_FORMAT_VERSION,
+        tiny={
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in tiny.items()
+        },
+        recipe=asdict(recipe))
 
 
 def toy_sam_path(tiny: Dict, recipe: SAMRecipe) -> str:
@@ -57,16 +63,17 @@ def ensure_toy_sam(tiny: Dict, recipe: Optional[Dict] = None) -> str:
     """
     recipe_obj = build_recipe(SAMRecipe, recipe)
     path = toy_sam_path(tiny, recipe_obj)
-    make_once(osp.dirname(path), lambda: osp.isfile(path),
-              lambda: _pretrain(tiny, recipe_obj, path))
+    make_once(
+        osp.dirname(path), lambda: osp.isfile(path), lambda: _pretrain(tiny, recipe_obj, path))
     return path
 
 
 def _pretrain(tiny: Dict, recipe_obj: SAMRecipe, path: str) -> None:
     folder = osp.dirname(path)
-    print_log(f'pretraining the toy SAM once ({recipe_obj.steps} steps on '
-              f'{recipe_obj.num_scenes} foundation scenes; cached at {folder})',
-              logger='current')
+    print_log(
+        f'pretraining the toy SAM once ({recipe_obj.steps} steps on '
+        f'{recipe_obj.num_scenes} foundation scenes; cached at {folder})',
+        logger='current')
     from ..sam.sam_wrapper import build_tiny_sam  # the wrapper imports this module
     threads = torch.get_num_threads()
     started = time.time()
@@ -75,26 +82,36 @@ def _pretrain(tiny: Dict, recipe_obj: SAMRecipe, path: str) -> None:
         torch.set_num_threads(1)
         try:
             sam = build_tiny_sam(**tiny)
-            corpus = FoundationCorpus(seed=recipe_obj.seed, num_scenes=recipe_obj.num_scenes,
-                                      height=128, width=256).render()
-            stats = pretrain_sam(sam, corpus, recipe_obj,
-                                 resume_file=osp.join(folder, 'partial.pth'),
-                                 progress=Progress('toy SAM pretraining',
-                                                           ('loss', 'box_iou')))
-            held_out = FoundationCorpus(seed=recipe_obj.seed, num_scenes=HELD_OUT_SCENES,
-                                        stream=HELD_OUT_STREAM).render()
+            corpus = FoundationCorpus(
+                seed=recipe_obj.seed, num_scenes=recipe_obj.num_scenes, height=128,
+                width=256).render()
+            stats = pretrain_sam(
+                sam,
+                corpus,
+                recipe_obj,
+                resume_file=osp.join(folder, 'partial.pth'),
+                progress=Progress('toy SAM pretraining', ('loss', 'box_iou')))
+            held_out = FoundationCorpus(
+                seed=recipe_obj.seed, num_scenes=HELD_OUT_SCENES, stream=HELD_OUT_STREAM).render()
             box_iou = evaluate_box_prompts(sam, held_out, list(range(HELD_OUT_SCENES)))
         finally:
             torch.set_num_threads(threads)
     tmp = path + '.tmp'
     torch.save(sam.state_dict(), tmp)
     with open(osp.join(folder, MANIFEST), 'w', encoding='utf-8') as f:
-        json.dump(dict(_spec(tiny, recipe_obj), last_step=stats,
-                       held_out_box_iou=round(box_iou, 4),
-                       seconds=round(time.time() - started, 1)), f, indent=2)
+        json.dump(
+            dict(
+                _spec(tiny, recipe_obj),
+                last_step=stats,
+                held_out_box_iou=round(box_iou, 4),
+                seconds=round(time.time() - started, 1)),
+            f,
+            indent=2)
     os.replace(tmp, path)
     partial = osp.join(folder, 'partial.pth')
     if osp.isfile(partial):
         os.remove(partial)
-    print_log(f'toy SAM pretrained: held-out box-prompt IoU {box_iou:.3f} '
-              f'({time.time() - started:.0f} s); saved {path}', logger='current')
+    print_log(
+        f'toy SAM pretrained: held-out box-prompt IoU {box_iou:.3f} '
+        f'({time.time() - started:.0f} s); saved {path}',
+        logger='current')

@@ -19,7 +19,6 @@ from typing import Optional, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
 from mmseg.registry import MODELS
 
 WEIGHT_NORMALIZERS = ('valid', 'weights')
@@ -132,8 +131,7 @@ class MaskBCELoss(nn.Module):
             A float32 scalar.
         """
         _check_shapes(logits, targets, weights)
-        binary, pixel_weights = _binary_targets_and_weights(targets, weights,
-                                                            self.ignore_index)
+        binary, pixel_weights = _binary_targets_and_weights(targets, weights, self.ignore_index)
         bce = F.binary_cross_entropy_with_logits(logits.float(), binary, reduction='none')
         weighted = torch.where(pixel_weights > 0, bce * pixel_weights, torch.zeros_like(bce))
         numerator = weighted.flatten(1).sum(1)
@@ -200,8 +198,7 @@ class MaskDiceLoss(nn.Module):
             A float32 scalar.
         """
         _check_shapes(logits, targets, weights)
-        binary, pixel_weights = _binary_targets_and_weights(targets, weights,
-                                                            self.ignore_index)
+        binary, pixel_weights = _binary_targets_and_weights(targets, weights, self.ignore_index)
         probs = logits.float().sigmoid()
         # Zero the ignore pixels by selection so they get exactly zero gradient.
         weighted_probs = torch.where(pixel_weights > 0, probs * pixel_weights,

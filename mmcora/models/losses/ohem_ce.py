@@ -23,7 +23,10 @@ class OhemCrossEntropyLoss(nn.Module):
         loss_name (str): Key of the loss in the loss dict (mmseg sums keys starting with ``loss_``).
     """
 
-    def __init__(self, thresh: float = 0.7, min_kept: int = 200000, loss_weight: float = 1.0,
+    def __init__(self,
+                 thresh: float = 0.7,
+                 min_kept: int = 200000,
+                 loss_weight: float = 1.0,
                  loss_name: str = 'loss_ce') -> None:
         super().__init__()
         if not 0 < thresh <= 1 or min_kept < 0:
@@ -51,8 +54,12 @@ class OhemCrossEntropyLoss(nn.Module):
             threshold = max(threshold, kth)
         return valid & (true_prob <= threshold)
 
-    def forward(self, cls_score: torch.Tensor, label: torch.Tensor, weight=None,
-                ignore_index: int = 255, **kwargs) -> torch.Tensor:
+    def forward(self,
+                cls_score: torch.Tensor,
+                label: torch.Tensor,
+                weight=None,
+                ignore_index: int = 255,
+                **kwargs) -> torch.Tensor:
         """Loss of logits (B, C, H, W) against labels (B, H, W).
 
         ``weight`` (mmseg's pixel sampler output) must be None: this loss does its own

@@ -24,7 +24,6 @@ from typing import Optional
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
 from mmseg.registry import MODELS
 
 from .mask_losses import MaskBCELoss, MaskDiceLoss
@@ -67,9 +66,14 @@ class VarianceWeightedLoss(nn.Module):
         loss_name (str): Key in the loss dict.
     """
 
-    def __init__(self, mapping: str = 'stability', bce_weight: float = 2.0,
-                 dice_weight: float = 0.5, conf_thresh: float = 0.95, reduction: str = 'mean',
-                 ignore_index: int = 255, loss_name: str = 'loss_pseudo_mask') -> None:
+    def __init__(self,
+                 mapping: str = 'stability',
+                 bce_weight: float = 2.0,
+                 dice_weight: float = 0.5,
+                 conf_thresh: float = 0.95,
+                 reduction: str = 'mean',
+                 ignore_index: int = 255,
+                 loss_name: str = 'loss_pseudo_mask') -> None:
         super().__init__()
         if mapping not in MAPPINGS:
             raise ValueError(f'mapping must be one of {MAPPINGS}, got {mapping!r}')
@@ -86,7 +90,9 @@ class VarianceWeightedLoss(nn.Module):
         """Whether :meth:`forward` needs the K-1 rephrasings' probabilities."""
         return self.mapping in ('stability', 'variance')
 
-    def pixel_weights(self, targets: torch.Tensor, probs: Optional[torch.Tensor] = None,
+    def pixel_weights(self,
+                      targets: torch.Tensor,
+                      probs: Optional[torch.Tensor] = None,
                       confidence: Optional[torch.Tensor] = None) -> torch.Tensor:
         """λ per pixel, (Q, H, W) float32, from the mapping's input.
 

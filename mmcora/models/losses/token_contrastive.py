@@ -14,7 +14,6 @@ Eq. 8 as written.
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
 from mmseg.registry import MODELS
 
 
@@ -33,8 +32,11 @@ class TokenContrastiveLoss(nn.Module):
         loss_name (str): Key in the loss dict.
     """
 
-    def __init__(self, temperature: float = 0.07, reduction: str = 'mean',
-                 loss_weight: float = 1.0, loss_name: str = 'loss_token') -> None:
+    def __init__(self,
+                 temperature: float = 0.07,
+                 reduction: str = 'mean',
+                 loss_weight: float = 1.0,
+                 loss_name: str = 'loss_token') -> None:
         super().__init__()
         if temperature <= 0:
             raise ValueError(f'temperature must be positive, got {temperature}')
@@ -56,16 +58,18 @@ class TokenContrastiveLoss(nn.Module):
         Returns:
             A float32 scalar.
         """
-        if anchors.ndim != 2 or bank_tokens.ndim != 2 or (
-                len(bank_tokens) and bank_tokens.shape[1] != anchors.shape[1]):
+        if anchors.ndim != 2 or bank_tokens.ndim != 2 or (len(bank_tokens) and bank_tokens.shape[1]
+                                                          != anchors.shape[1]):
             raise ValueError(f'anchors {tuple(anchors.shape)} and bank {tuple(bank_tokens.shape)}'
                              ' must be (N, D) and (M, D)')
         zero = anchors.float().sum() * 0.
         if not len(anchors) or not len(bank_tokens):
             return zero
+        # yapf: disable  (yapf splits the matrix product inside its operands)
         sim = F.normalize(anchors.float(), dim=1) @ F.normalize(
             bank_tokens.detach().float(), dim=1).T / self.temperature          # (N, M)
-        positive = anchor_classes.view(-1, 1) == bank_classes.view(1, -1)     # (N, M)
+        # yapf: enable
+        positive = anchor_classes.view(-1, 1) == bank_classes.view(1, -1)  # (N, M)
         negative = ~positive
         # log Σ_{k-} exp(s-) per anchor; -inf where an anchor has no negative
         neg_lse = torch.logsumexp(sim.masked_fill(positive, float('-inf')), dim=1, keepdim=True)

@@ -15,8 +15,8 @@ class SegTokenProjector(nn.Module):
 
     def __init__(self, in_dim: int, out_dim: int) -> None:
         super().__init__()
-        self.layers = nn.Sequential(nn.Linear(in_dim, in_dim), nn.ReLU(inplace=True),
-                                    nn.Linear(in_dim, out_dim))
+        self.layers = nn.Sequential(
+            nn.Linear(in_dim, in_dim), nn.ReLU(inplace=True), nn.Linear(in_dim, out_dim))
 
     def forward(self, states: torch.Tensor) -> torch.Tensor:
         """(Q, D) -> (Q, P)."""
@@ -37,8 +37,8 @@ class AnchorEncoder(nn.Module):
 
     def __init__(self, clip_dim: int, hidden_size: int) -> None:
         super().__init__()
-        self.mask_proj = nn.Sequential(nn.Linear(clip_dim, hidden_size), nn.GELU(),
-                                       nn.Linear(hidden_size, hidden_size))
+        self.mask_proj = nn.Sequential(
+            nn.Linear(clip_dim, hidden_size), nn.GELU(), nn.Linear(hidden_size, hidden_size))
         self.box_proj = nn.Linear(4, hidden_size)
 
     def forward(self, cls_features: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:

@@ -93,11 +93,16 @@ class LlavaMLLM(nn.Module):
         system_prompt (str): Text before ``USER:``.
     """
 
-    def __init__(self, pretrained: str, tiny: Optional[dict] = None,
-                 toy_pretrain: Optional[dict] = None, lora: Optional[dict] = None,
+    def __init__(self,
+                 pretrained: str,
+                 tiny: Optional[dict] = None,
+                 toy_pretrain: Optional[dict] = None,
+                 lora: Optional[dict] = None,
                  train_token_embeddings: bool = True,
-                 dtype: str = 'float32', gradient_checkpointing: bool = False,
-                 max_length: int = 2048, system_prompt: str = SYSTEM_PROMPT) -> None:
+                 dtype: str = 'float32',
+                 gradient_checkpointing: bool = False,
+                 max_length: int = 2048,
+                 system_prompt: str = SYSTEM_PROMPT) -> None:
         super().__init__()
         from transformers import AutoTokenizer, CLIPImageProcessor, LlavaForConditionalGeneration
         if toy_pretrain is not None:
@@ -157,10 +162,13 @@ class LlavaMLLM(nn.Module):
         if lora is not None:
             from peft import LoraConfig, inject_adapter_in_model
             targets = '|'.join(lora.get('target_modules', ('q_proj', 'v_proj')))
-            config = LoraConfig(r=lora.get('r', 8), lora_alpha=lora.get('alpha', 16),
-                                lora_dropout=lora.get('dropout', 0.05), bias='none',
-                                # only the language model: CLIP also has q_proj/v_proj
-                                target_modules=rf'.*language_model.*\.({targets})')
+            config = LoraConfig(
+                r=lora.get('r', 8),
+                lora_alpha=lora.get('alpha', 16),
+                lora_dropout=lora.get('dropout', 0.05),
+                bias='none',
+                # only the language model: CLIP also has q_proj/v_proj
+                target_modules=rf'.*language_model.*\.({targets})')
             inject_adapter_in_model(config, self.model)
         if train_token_embeddings:
             self.model.get_input_embeddings().requires_grad_(True)
@@ -199,8 +207,7 @@ class LlavaMLLM(nn.Module):
     def image_features(self, pixels: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) CLIP-normalised images -> (B, T, D) projected image tokens."""
         self._check_image_size(pixels)
-        features = self.model.model.get_image_features(
-            pixel_values=pixels.to(self.compute_dtype))
+        features = self.model.model.get_image_features(pixel_values=pixels.to(self.compute_dtype))
         return torch.stack(list(features.pooler_output))
 
     @torch.no_grad()
@@ -221,8 +228,11 @@ class LlavaMLLM(nn.Module):
         """(Lp,) ids of the shared prefix with the image placeholder expanded."""
         return torch.tensor(self._prefix_ids, dtype=torch.long, device=device)
 
-    def tokenize(self, texts: Sequence[str], answers: Optional[Sequence[str]],
-                 device: torch.device, names: Optional[Sequence[str]] = None) -> QueryTokens:
+    def tokenize(self,
+                 texts: Sequence[str],
+                 answers: Optional[Sequence[str]],
+                 device: torch.device,
+                 names: Optional[Sequence[str]] = None) -> QueryTokens:
         """Tokenize query suffixes ``<text> ASSISTANT: <answer></s>``.
 
         Args:
@@ -241,8 +251,7 @@ class LlavaMLLM(nn.Module):
         rows, label_rows = [], []
         for i, text in enumerate(texts):
             text = text.replace(ANCHOR_PLACEHOLDER, ANCHOR_MASK_TOKEN + ANCHOR_BOX_TOKEN)
-            ids, labels = encode_turn(self.tokenizer, text,
-                                      None if answers is None else answers[i])
+            ids, labels = encode_turn(self.tokenizer, text, None if answers is None else answers[i])
             if prefix_len + len(ids) > self.max_length:
                 name = names[i] if names else f'query {i}'
                 raise ValueError(f'{name}: the prompt has {prefix_len + len(ids)} tokens, over '
@@ -258,8 +267,9 @@ class LlavaMLLM(nn.Module):
             ids[i, :len(row)] = torch.tensor(row)
             labels[i, :len(row)] = torch.tensor(label)
             mask[i, :len(row)] = 1
-        return QueryTokens(ids.to(device), labels.to(device) if answers is not None else None,
-                           mask.to(device))
+        return QueryTokens(
+            ids.to(device),
+            labels.to(device) if answers is not None else None, mask.to(device))
 
     def suffix_embeds(self, tokens: QueryTokens,
                       anchor_embeds: Optional[torch.Tensor]) -> torch.Tensor:
@@ -281,9 +291,13 @@ class LlavaMLLM(nn.Module):
         return embeds
 
     # ------------------------------------------------------------------ forward
-    def forward_full(self, image_features: torch.Tensor, image_index: torch.Tensor,
-                     tokens: QueryTokens, anchor_embeds: Optional[torch.Tensor] = None
-                     ) -> Tuple[Optional[torch.Tensor], torch.Tensor, torch.Tensor]:
+    def forward_full(
+        self,
+        image_features: torch.Tensor,
+        image_index: torch.Tensor,
+        tokens: QueryTokens,
+        anchor_embeds: Optional[torch.Tensor] = None
+    ) -> Tuple[Optional[torch.Tensor], torch.Tensor, torch.Tensor]:
         """Run every query as one full sequence (training).
 
         Args:
@@ -299,12 +313,16 @@ class LlavaMLLM(nn.Module):
         prefix = self.prefix_embeds(image_features)[image_index]
         embeds = torch.cat([prefix, self.suffix_embeds(tokens, anchor_embeds)], dim=1)
         mask = torch.cat([tokens.mask.new_ones(prefix.shape[:2]), tokens.mask], dim=1)
-        hidden = self.language_model(inputs_embeds=embeds, attention_mask=mask,
-                                     use_cache=False).last_hidden_state[:, prefix.shape[1]:]
+        hidden = self.language_model(
+            inputs_embeds=embeds, attention_mask=mask,
+            use_cache=False).last_hidden_state[:, prefix.shape[1]:]
         return (self.answer_loss(hidden, tokens.labels), *self.seg_states(hidden, tokens.ids))
 
-    def forward_cached(self, image_features: torch.Tensor, image_index: torch.Tensor,
-                       tokens: QueryTokens, anchor_embeds: Optional[torch.Tensor] = None):
+    def forward_cached(self,
+                       image_features: torch.Tensor,
+                       image_index: torch.Tensor,
+                       tokens: QueryTokens,
+                       anchor_embeds: Optional[torch.Tensor] = None):
         """Like :meth:`forward_full`, with the image prefix computed once per image.
 
         Returns:
@@ -320,9 +338,12 @@ class LlavaMLLM(nn.Module):
         prefix_len = prefix.shape[1]
         mask = torch.cat([tokens.mask.new_ones((len(image_index), prefix_len)), tokens.mask], 1)
         positions = prefix_len + torch.arange(tokens.ids.shape[1], device=tokens.ids.device)
-        out = self.language_model(inputs_embeds=self.suffix_embeds(tokens, anchor_embeds),
-                                  attention_mask=mask, past_key_values=cache, use_cache=True,
-                                  position_ids=positions.expand(len(image_index), -1))
+        out = self.language_model(
+            inputs_embeds=self.suffix_embeds(tokens, anchor_embeds),
+            attention_mask=mask,
+            past_key_values=cache,
+            use_cache=True,
+            position_ids=positions.expand(len(image_index), -1))
         hidden = out.last_hidden_state
         return (self.answer_loss(hidden, tokens.labels), *self.seg_states(hidden, tokens.ids),
                 hidden, out.past_key_values, mask)
@@ -357,8 +378,11 @@ class LlavaMLLM(nn.Module):
         return states * found.unsqueeze(1).to(states.dtype), found
 
     @torch.no_grad()
-    def generate(self, image_features: torch.Tensor, image_index: torch.Tensor,
-                 tokens: QueryTokens, anchor_embeds: Optional[torch.Tensor] = None,
+    def generate(self,
+                 image_features: torch.Tensor,
+                 image_index: torch.Tensor,
+                 tokens: QueryTokens,
+                 anchor_embeds: Optional[torch.Tensor] = None,
                  max_new_tokens: int = 16) -> Tuple[List[str], torch.Tensor, torch.Tensor]:
         """Greedy decoding with the key/value cache, all queries at once.
 
@@ -392,7 +416,9 @@ class LlavaMLLM(nn.Module):
             out = self.language_model(
                 inputs_embeds=self.model.get_input_embeddings()(next_ids).unsqueeze(1).to(
                     self.compute_dtype),
-                attention_mask=mask, past_key_values=cache, use_cache=True,
+                attention_mask=mask,
+                past_key_values=cache,
+                use_cache=True,
                 position_ids=position.unsqueeze(1))
             cache, state = out.past_key_values, out.last_hidden_state[:, -1]
             position = position + 1

@@ -18,8 +18,8 @@ import torch
 from mmengine.logging import print_log
 
 from ...instructions.vocabulary import (ANSWERS, ATTRIBUTE_TEMPLATES, CONDITIONAL_TEMPLATES,
-                                        QUERY_BANK_TEMPLATES, RELATION_PHRASES,
-                                        SEMANTIC_TEMPLATES, VOCABULARIES)
+                                        QUERY_BANK_TEMPLATES, RELATION_PHRASES, SEMANTIC_TEMPLATES,
+                                        VOCABULARIES)
 
 MANIFEST = 'mmcora_tiny.json'
 FORMAT_VERSION = 1
@@ -27,8 +27,16 @@ SYSTEM_PROMPT = ('A chat between a curious human and an artificial intelligence 
                  "The assistant gives helpful, detailed, and polite answers to the human's "
                  'questions.')
 DEFAULT_SPEC: Dict[str, int] = dict(
-    vocab_size=1024, hidden_size=64, intermediate_size=128, num_layers=2, num_heads=4,
-    vision_hidden_size=32, vision_layers=2, vision_heads=2, image_size=56, patch_size=14,
+    vocab_size=1024,
+    hidden_size=64,
+    intermediate_size=128,
+    num_layers=2,
+    num_heads=4,
+    vision_hidden_size=32,
+    vision_layers=2,
+    vision_heads=2,
+    image_size=56,
+    patch_size=14,
     seed=0)
 
 
@@ -57,11 +65,17 @@ def train_tokenizer(vocab_size: int):
     backend.pre_tokenizer = pre_tokenizers.Metaspace()
     backend.decoder = decoders.Metaspace()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=['<unk>', '<s>', '</s>', '<pad>'],
-        initial_alphabet=list(string.printable.strip()) + ['▁'], show_progress=False)
+        vocab_size=vocab_size,
+        special_tokens=['<unk>', '<s>', '</s>', '<pad>'],
+        initial_alphabet=list(string.printable.strip()) + ['▁'],
+        show_progress=False)
     backend.train_from_iterator(list(instruction_corpus()), trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token='<s>',
-                                        eos_token='</s>', unk_token='<unk>', pad_token='<pad>')
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        bos_token='<s>',
+        eos_token='</s>',
+        unk_token='<unk>',
+        pad_token='<pad>')
     tokenizer.add_special_tokens({'additional_special_tokens': ['<image>']})
     return tokenizer
 
@@ -72,24 +86,35 @@ def write_tiny_llava(path: str, **spec: int) -> None:
                               LlavaForConditionalGeneration)
     spec = {**DEFAULT_SPEC, **spec}
     tokenizer = train_tokenizer(spec['vocab_size'])
-    text = LlamaConfig(vocab_size=len(tokenizer), hidden_size=spec['hidden_size'],
-                       intermediate_size=spec['intermediate_size'],
-                       num_hidden_layers=spec['num_layers'],
-                       num_attention_heads=spec['num_heads'],
-                       num_key_value_heads=spec['num_heads'], max_position_embeddings=1024,
-                       bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                       pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False)
-    vision = CLIPVisionConfig(hidden_size=spec['vision_hidden_size'],
-                              intermediate_size=2 * spec['vision_hidden_size'],
-                              num_hidden_layers=spec['vision_layers'],
-                              num_attention_heads=spec['vision_heads'],
-                              image_size=spec['image_size'], patch_size=spec['patch_size'],
-                              projection_dim=spec['vision_hidden_size'])
+    text = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=spec['hidden_size'],
+        intermediate_size=spec['intermediate_size'],
+        num_hidden_layers=spec['num_layers'],
+        num_attention_heads=spec['num_heads'],
+        num_key_value_heads=spec['num_heads'],
+        max_position_embeddings=1024,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False)
+    vision = CLIPVisionConfig(
+        hidden_size=spec['vision_hidden_size'],
+        intermediate_size=2 * spec['vision_hidden_size'],
+        num_hidden_layers=spec['vision_layers'],
+        num_attention_heads=spec['vision_heads'],
+        image_size=spec['image_size'],
+        patch_size=spec['patch_size'],
+        projection_dim=spec['vision_hidden_size'])
     num_patches = (spec['image_size'] // spec['patch_size'])**2
-    config = LlavaConfig(text_config=text, vision_config=vision,
-                         image_token_id=tokenizer.convert_tokens_to_ids('<image>'),
-                         vision_feature_layer=-2, vision_feature_select_strategy='default',
-                         image_seq_length=num_patches, tie_word_embeddings=False)
+    config = LlavaConfig(
+        text_config=text,
+        vision_config=vision,
+        image_token_id=tokenizer.convert_tokens_to_ids('<image>'),
+        vision_feature_layer=-2,
+        vision_feature_select_strategy='default',
+        image_seq_length=num_patches,
+        tie_word_embeddings=False)
     # A forked RNG: writing the model on first use must not change the global stream, or
     # the first run of a config (which writes it) and later runs (which load it) would
     # initialise every other module (SAM, heads) differently under the same seed.
@@ -99,8 +124,13 @@ def write_tiny_llava(path: str, **spec: int) -> None:
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     size = spec['image_size']
-    CLIPImageProcessor(size={'shortest_edge': size}, crop_size={'height': size, 'width': size}
-                       ).save_pretrained(path)
+    CLIPImageProcessor(
+        size={
+            'shortest_edge': size
+        }, crop_size={
+            'height': size,
+            'width': size
+        }).save_pretrained(path)
     with open(osp.join(path, MANIFEST), 'w', encoding='utf-8') as f:
         json.dump(dict(format_version=FORMAT_VERSION, **spec), f, indent=2)
 

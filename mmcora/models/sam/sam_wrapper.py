@@ -25,8 +25,16 @@ from mmcora.engine import UnsafeCheckpointError
 
 # Small dimensions for tests and the toy demo; any key may be overridden through ``tiny``.
 TINY_DEFAULTS: Dict = dict(
-    img_size=128, patch_size=16, embed_dim=32, depth=2, num_heads=2, prompt_embed_dim=32,
-    window_size=4, global_attn_indexes=(1, ), decoder_mlp_dim=64, decoder_heads=2)
+    img_size=128,
+    patch_size=16,
+    embed_dim=32,
+    depth=2,
+    num_heads=2,
+    prompt_embed_dim=32,
+    window_size=4,
+    global_attn_indexes=(1, ),
+    decoder_mlp_dim=64,
+    decoder_heads=2)
 
 # SAM's normalisation constants (0-255 scale), identical for every official model.
 SAM_PIXEL_MEAN = (123.675, 116.28, 103.53)
@@ -42,21 +50,35 @@ def build_tiny_sam(img_size: int, patch_size: int, embed_dim: int, depth: int, n
     embedding_size = img_size // patch_size
     return Sam(
         image_encoder=ImageEncoderViT(
-            depth=depth, embed_dim=embed_dim, img_size=img_size, mlp_ratio=4,
-            norm_layer=partial(nn.LayerNorm, eps=1e-6), num_heads=num_heads,
-            patch_size=patch_size, qkv_bias=True, use_rel_pos=True,
-            global_attn_indexes=tuple(global_attn_indexes), window_size=window_size,
+            depth=depth,
+            embed_dim=embed_dim,
+            img_size=img_size,
+            mlp_ratio=4,
+            norm_layer=partial(nn.LayerNorm, eps=1e-6),
+            num_heads=num_heads,
+            patch_size=patch_size,
+            qkv_bias=True,
+            use_rel_pos=True,
+            global_attn_indexes=tuple(global_attn_indexes),
+            window_size=window_size,
             out_chans=prompt_embed_dim),
         prompt_encoder=PromptEncoder(
-            embed_dim=prompt_embed_dim, image_embedding_size=(embedding_size, embedding_size),
-            input_image_size=(img_size, img_size), mask_in_chans=16),
+            embed_dim=prompt_embed_dim,
+            image_embedding_size=(embedding_size, embedding_size),
+            input_image_size=(img_size, img_size),
+            mask_in_chans=16),
         mask_decoder=MaskDecoder(
             num_multimask_outputs=3,
-            transformer=TwoWayTransformer(depth=2, embedding_dim=prompt_embed_dim,
-                                          mlp_dim=decoder_mlp_dim, num_heads=decoder_heads),
-            transformer_dim=prompt_embed_dim, iou_head_depth=3,
+            transformer=TwoWayTransformer(
+                depth=2,
+                embedding_dim=prompt_embed_dim,
+                mlp_dim=decoder_mlp_dim,
+                num_heads=decoder_heads),
+            transformer_dim=prompt_embed_dim,
+            iou_head_depth=3,
             iou_head_hidden_dim=prompt_embed_dim),
-        pixel_mean=list(SAM_PIXEL_MEAN), pixel_std=list(SAM_PIXEL_STD))
+        pixel_mean=list(SAM_PIXEL_MEAN),
+        pixel_std=list(SAM_PIXEL_STD))
 
 
 def load_sam_state_dict(checkpoint: str) -> Dict[str, Tensor]:
@@ -162,9 +184,12 @@ class SAMWrapper(nn.Module):
             self.load_sam_checkpoint(checkpoint)
 
         # Names, not module references: survives deepcopy (the stage-3 frozen decoder copy).
-        self.frozen_names: Tuple[str, ...] = tuple(
-            name for name, freeze in (('image_encoder', freeze_image_encoder),
-                                      ('prompt_encoder', freeze_prompt_encoder)) if freeze)
+        self.frozen_names: Tuple[str, ...] = tuple(name
+                                                   for name, freeze in (('image_encoder',
+                                                                         freeze_image_encoder),
+                                                                        ('prompt_encoder',
+                                                                         freeze_prompt_encoder))
+                                                   if freeze)
         for name in self.frozen_names:
             getattr(self, name).requires_grad_(False)
         if freeze_iou_head:
@@ -199,8 +224,8 @@ class SAMWrapper(nn.Module):
         own = self.state_dict()
         missing = sorted(set(own) - set(state_dict))
         unexpected = sorted(set(state_dict) - set(own))
-        mismatched = sorted(k for k in set(own) & set(state_dict)
-                            if own[k].shape != state_dict[k].shape)
+        mismatched = sorted(
+            k for k in set(own) & set(state_dict) if own[k].shape != state_dict[k].shape)
         problems = []
         if missing:
             problems.append(f'missing keys: {_few(missing)}')
@@ -208,8 +233,7 @@ class SAMWrapper(nn.Module):
             problems.append(f'unexpected keys: {_few(unexpected)}')
         if mismatched:
             problems.append('shape mismatch: ' + _few(
-                [f'{k} {tuple(state_dict[k].shape)} vs {tuple(own[k].shape)}'
-                 for k in mismatched]))
+                [f'{k} {tuple(state_dict[k].shape)} vs {tuple(own[k].shape)}' for k in mismatched]))
         if problems:
             raise RuntimeError(f'SAM checkpoint {checkpoint} does not fit this SAMWrapper '
                                f'({self._describe()}): ' + '; '.join(problems))
@@ -267,8 +291,7 @@ class SAMWrapper(nn.Module):
             return images.new_zeros(0, self.prompt_dim, *self.embedding_size)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
             return torch.cat([
-                self.image_encoder(chunk)
-                for chunk in images.split(self.encoder_batch_size, dim=0)
+                self.image_encoder(chunk) for chunk in images.split(self.encoder_batch_size, dim=0)
             ])
 
     def decode(self, image_embeddings: Tensor, prompt_embeddings: Tensor,
@@ -307,8 +330,9 @@ class SAMWrapper(nn.Module):
         masks, order = [], []
         for image in image_index.unique().tolist():
             queries = torch.nonzero(image_index == image).squeeze(1)
-            masks.append(self._decode_one_image(image_embeddings[image:image + 1], image_pe,
-                                                prompts[queries]))
+            masks.append(
+                self._decode_one_image(image_embeddings[image:image + 1], image_pe,
+                                       prompts[queries]))
             order.append(queries)
         # Undo the grouping: row i of the concatenation is query order[i].
         inverse = torch.argsort(torch.cat(order))
@@ -354,8 +378,10 @@ class SAMWrapper(nn.Module):
         dense = self.prompt_encoder.no_mask_embed.weight.to(image_embedding.dtype)
         dense = dense.reshape(1, -1, 1, 1).expand(n, -1, h, w)
         masks, _ = self.mask_decoder(
-            image_embeddings=image_embedding, image_pe=image_pe,
-            sparse_prompt_embeddings=prompts.unsqueeze(1), dense_prompt_embeddings=dense,
+            image_embeddings=image_embedding,
+            image_pe=image_pe,
+            sparse_prompt_embeddings=prompts.unsqueeze(1),
+            dense_prompt_embeddings=dense,
             multimask_output=False)
         return masks[:, 0]
 
@@ -384,8 +410,8 @@ class SAMWrapper(nn.Module):
             return low_res_logits.new_zeros(0, *original_hw, dtype=torch.float32)
         # fp32: bf16 bilinear upsampling at 1024² loses the sign of small logits.
         logits = low_res_logits.float().unsqueeze(1)
-        logits = F.interpolate(logits, (self.img_size, self.img_size), mode='bilinear',
-                               align_corners=False)
+        logits = F.interpolate(
+            logits, (self.img_size, self.img_size), mode='bilinear', align_corners=False)
         logits = logits[..., :new_h, :new_w]
         logits = F.interpolate(logits, original_hw, mode='bilinear', align_corners=False)
         return logits.squeeze(1)

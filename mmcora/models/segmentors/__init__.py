@@ -4,5 +4,7 @@ from .snapshot import ParameterSnapshot
 from .token_bank import TokenBank
 from .unimatch import UniMatch, UniMatchGTPseudoLabels
 
-__all__ = ['CORASegmentor', 'ParameterSnapshot', 'SemiCORASegmentor', 'TokenBank', 'UniMatch',
-           'UniMatchGTPseudoLabels']
+__all__ = [
+    'CORASegmentor', 'ParameterSnapshot', 'SemiCORASegmentor', 'TokenBank', 'UniMatch',
+    'UniMatchGTPseudoLabels'
+]

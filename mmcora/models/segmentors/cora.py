@@ -59,13 +59,16 @@ class CORASegmentor(BaseModel):
         data_preprocessor (OptConfigType): ``ReasoningDataPreProcessor`` config.
     """
 
-    def __init__(self, mllm: ConfigType, sam: ConfigType,
+    def __init__(self,
+                 mllm: ConfigType,
+                 sam: ConfigType,
                  loss_mask_bce: ConfigType = dict(type='MaskBCELoss', loss_weight=2.0),
                  loss_mask_dice: ConfigType = dict(type='MaskDiceLoss', loss_weight=0.5),
                  ce_loss_weight: float = 1.0,
                  projector: ConfigType = dict(type='SegTokenProjector'),
                  anchor_encoder: OptConfigType = dict(type='AnchorEncoder'),
-                 test_cfg: OptConfigType = None, data_preprocessor: OptConfigType = None,
+                 test_cfg: OptConfigType = None,
+                 data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.mllm = MODELS.build(mllm)
@@ -75,11 +78,13 @@ class CORASegmentor(BaseModel):
             if self.data_preprocessor.sam_size is None:
                 self.data_preprocessor.sam_size = self.sam.img_size
             self.data_preprocessor.set_clip_statistics(self.mllm.image_mean, self.mllm.image_std)
-        self.projector = MODELS.build(dict(
-            dict(in_dim=self.mllm.hidden_size, out_dim=self.sam.prompt_dim), **projector))
+        self.projector = MODELS.build(
+            dict(dict(in_dim=self.mllm.hidden_size, out_dim=self.sam.prompt_dim), **projector))
+        # yapf: disable  (yapf splits the ** of **anchor_encoder across lines)
         self.anchor_encoder = None if anchor_encoder is None else MODELS.build(dict(
             dict(clip_dim=self.mllm.vision_hidden_size, hidden_size=self.mllm.hidden_size),
             **anchor_encoder))
+        # yapf: enable
         self.loss_mask_bce = MODELS.build(loss_mask_bce)
         self.loss_mask_dice = MODELS.build(loss_mask_dice)
         self.ce_loss_weight = ce_loss_weight
@@ -137,12 +142,15 @@ class CORASegmentor(BaseModel):
         masks = []
         for b, sample in enumerate(data_samples):
             rows = (image_index == b).nonzero().squeeze(1)
-            masks.append(self.sam.postprocess(low_res[rows], tuple(sample.sam_shape),
-                                              tuple(sample.ori_shape)))
+            masks.append(
+                self.sam.postprocess(low_res[rows], tuple(sample.sam_shape),
+                                     tuple(sample.ori_shape)))
         return masks
 
     # ------------------------------------------------------------------ modes
-    def forward(self, inputs: Dict[str, torch.Tensor], data_samples: SampleList,
+    def forward(self,
+                inputs: Dict[str, torch.Tensor],
+                data_samples: SampleList,
                 mode: str = 'tensor'):
         """Dispatch to :meth:`loss`, :meth:`predict` or :meth:`_forward` (mmengine API)."""
         if mode == 'loss':
@@ -168,8 +176,8 @@ class CORASegmentor(BaseModel):
         texts, answers, index, names = self.gather_queries(data_samples)
         if not texts:  # no query in the batch: zero losses that still reach the graph
             zero = sum(p.sum() for p in self.parameters() if p.requires_grad) * 0.
-            return (dict(loss_ce=zero, loss_mask_bce=zero, loss_mask_dice=zero),
-                    zero.new_zeros((0, self.sam.prompt_dim)))
+            return (dict(loss_ce=zero, loss_mask_bce=zero,
+                         loss_mask_dice=zero), zero.new_zeros((0, self.sam.prompt_dim)))
         tokens = self.mllm.tokenize(texts, answers, index.device, names)
         anchors = self.anchor_embeds(data_samples, len(texts))
         ce, states, found = self.mllm.forward_full(image_features, index, tokens, anchors)
@@ -185,18 +193,21 @@ class CORASegmentor(BaseModel):
         losses = dict(loss_ce=ce * self.ce_loss_weight)
         total = len(texts)
         for loss_module in (self.loss_mask_bce, self.loss_mask_dice):
-            value = sum(loss_module(lg, s.gt_masks.to(lg.device)) * s.num_queries
-                        for lg, s in zip(logits, data_samples) if s.num_queries)
+            value = sum(
+                loss_module(lg, s.gt_masks.to(lg.device)) * s.num_queries
+                for lg, s in zip(logits, data_samples) if s.num_queries)
             losses[loss_module.loss_name] = value / total
         return losses, prompts
 
-    def predict(self, inputs: Dict[str, torch.Tensor],
-                data_samples: SampleList) -> SampleList:
+    def predict(self, inputs: Dict[str, torch.Tensor], data_samples: SampleList) -> SampleList:
         """Fill each sample's ``pred_masks`` (N, H, W) bool and ``pred_texts``."""
         return self.predict_with_features(*self.extract_feat(inputs), data_samples)
 
-    def predict_with_features(self, sam_embeddings: torch.Tensor, image_features: torch.Tensor,
-                              data_samples: SampleList, mode: Optional[str] = None) -> SampleList:
+    def predict_with_features(self,
+                              sam_embeddings: torch.Tensor,
+                              image_features: torch.Tensor,
+                              data_samples: SampleList,
+                              mode: Optional[str] = None) -> SampleList:
         """:meth:`predict` on already encoded images (the inferencer reuses encodings).
 
         ``mode`` overrides ``test_cfg.mode`` for this call.
@@ -206,27 +217,28 @@ class CORASegmentor(BaseModel):
             data_samples, self.test_cfg['answer'] if teacher else None)
         if not texts:  # no query at all: empty predictions, as for an image without queries
             for sample in data_samples:
-                sample.pred_masks = torch.zeros((0, *sample.ori_shape), dtype=torch.bool,
+                sample.pred_masks = torch.zeros((0, *sample.ori_shape),
+                                                dtype=torch.bool,
                                                 device=sam_embeddings.device)
                 sample.set_field([], 'pred_texts', field_type='metainfo')
             return data_samples
         anchors = self.anchor_embeds(data_samples, len(texts))
         if teacher:
             tokens = self.mllm.tokenize(texts, answers, index.device, names)
-            _, states, found, *_ = self.mllm.forward_cached(image_features, index, tokens,
-                                                            anchors)
+            _, states, found, *_ = self.mllm.forward_cached(image_features, index, tokens, anchors)
             replies = answers
         else:
             tokens = self.mllm.tokenize(texts, None, index.device, names)
-            replies, states, found = self.mllm.generate(
-                image_features, index, tokens, anchors, self.test_cfg['max_new_tokens'])
+            replies, states, found = self.mllm.generate(image_features, index, tokens, anchors,
+                                                        self.test_cfg['max_new_tokens'])
         logits = self.decode_masks(sam_embeddings, self.projector(states.float()), index,
                                    data_samples)
         for b, (sample, mask_logits) in enumerate(zip(data_samples, logits)):
             rows = (index == b).nonzero().squeeze(1)
             # no [SEG] in the reply: the model answered without a mask
             sample.pred_masks = (mask_logits > 0) & found[rows].view(-1, 1, 1)
-            sample.set_field([replies[i] for i in rows.tolist()], 'pred_texts',
+            sample.set_field([replies[i] for i in rows.tolist()],
+                             'pred_texts',
                              field_type='metainfo')
         return data_samples
 

@@ -50,10 +50,13 @@ class SemiCORASegmentor(CORASegmentor):
         **kwargs (dict): ``CORASegmentor`` arguments.
     """
 
-    def __init__(self, *args, loss_pseudo: ConfigType = dict(type='VarianceWeightedLoss'),
+    def __init__(self,
+                 *args,
+                 loss_pseudo: ConfigType = dict(type='VarianceWeightedLoss'),
                  loss_token: OptConfigType = dict(type='TokenContrastiveLoss'),
                  token_bank: OptConfigType = dict(type='TokenBank', num_classes=19),
-                 unlabeled_weight: float = 1.0, **kwargs) -> None:
+                 unlabeled_weight: float = 1.0,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.loss_pseudo = MODELS.build(loss_pseudo)
         self.loss_token = None if loss_token is None else MODELS.build(loss_token)
@@ -103,16 +106,17 @@ class SemiCORASegmentor(CORASegmentor):
                                               samples)
             self._remember_labeled_tokens(prompts, samples)
         if unlabeled:
-            losses.update(self.loss_by_pseudo(sam_embeddings[unlabeled],
-                                              image_features[unlabeled],
-                                              [data_samples[i] for i in unlabeled]))
+            losses.update(
+                self.loss_by_pseudo(sam_embeddings[unlabeled], image_features[unlabeled],
+                                    [data_samples[i] for i in unlabeled]))
         return losses
 
     def _remember_labeled_tokens(self, prompts: torch.Tensor, samples: SampleList) -> None:
         if self.token_bank is None:
             return
         classes = torch.tensor([q['class_id'] for s in samples for q in s.queries],
-                               dtype=torch.long, device=prompts.device)
+                               dtype=torch.long,
+                               device=prompts.device)
         keep = classes >= 0
         self._bank_update = (prompts.detach()[keep], classes[keep])
 
@@ -127,15 +131,20 @@ class SemiCORASegmentor(CORASegmentor):
         prompts = self.projector(states.float())
         logits = self.decode_masks(sam_embeddings, prompts, index, data_samples)
         weights = self.pseudo_weights(sam_embeddings, image_features, data_samples)
-        values = [self.loss_pseudo(lg, s.gt_masks.to(lg.device), w)
-                  for lg, s, w in zip(logits, data_samples, weights)]
+        values = [
+            self.loss_pseudo(lg, s.gt_masks.to(lg.device), w)
+            for lg, s, w in zip(logits, data_samples, weights)
+        ]
         sigma = self.unlabeled_weight
-        losses = {self.loss_pseudo.loss_name: sigma * sum(values) / len(values),
-                  'pseudo_weight': torch.stack([w.float().mean() for w in weights]).mean()}
+        losses = {
+            self.loss_pseudo.loss_name: sigma * sum(values) / len(values),
+            'pseudo_weight': torch.stack([w.float().mean() for w in weights]).mean()
+        }
         if self.loss_token is not None:
             bank_tokens, bank_classes = self.token_bank.contents()
             classes = torch.tensor([q['class_id'] for s in data_samples for q in s.queries],
-                                   dtype=torch.long, device=prompts.device)
+                                   dtype=torch.long,
+                                   device=prompts.device)
             losses[self.loss_token.loss_name] = sigma * self.loss_token(
                 prompts, classes, bank_tokens, bank_classes)
         return losses
@@ -143,14 +152,16 @@ class SemiCORASegmentor(CORASegmentor):
     def pseudo_weights(self, sam_embeddings: torch.Tensor, image_features: torch.Tensor,
                        data_samples: SampleList) -> List[torch.Tensor]:
         """λ per pseudo-mask pixel, one (1, H, W) tensor per sample."""
-        probs = (self.consistency_probs(sam_embeddings, image_features, data_samples)
-                 if self.loss_pseudo.needs_rephrasings else [None] * len(data_samples))
+        probs = (
+            self.consistency_probs(sam_embeddings, image_features, data_samples)
+            if self.loss_pseudo.needs_rephrasings else [None] * len(data_samples))
         weights = []
         for sample, p in zip(data_samples, probs):
             confidence = sample.get('gt_confidence')
-            weights.append(self.loss_pseudo.pixel_weights(
-                sample.gt_masks, None if p is None else p.unsqueeze(0),
-                None if confidence is None else confidence.to(sample.gt_masks.device)))
+            weights.append(
+                self.loss_pseudo.pixel_weights(
+                    sample.gt_masks, None if p is None else p.unsqueeze(0),
+                    None if confidence is None else confidence.to(sample.gt_masks.device)))
         return weights
 
     def consistency_probs(self, sam_embeddings: torch.Tensor, image_features: torch.Tensor,

@@ -32,8 +32,9 @@ class ParameterSnapshot(nn.Module):
 
     def __init__(self, owner: nn.Module, exclude: Sequence[str] = ()) -> None:
         super().__init__()
-        self.names = [n for n, p in owner.named_parameters()
-                      if p.requires_grad and n not in set(exclude)]
+        self.names = [
+            n for n, p in owner.named_parameters() if p.requires_grad and n not in set(exclude)
+        ]
         for name, param in owner.named_parameters():
             if name in self.names:
                 self.register_buffer(_buffer_name(name), param.detach().clone())

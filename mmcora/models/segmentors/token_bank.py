@@ -48,6 +48,6 @@ class TokenBank(nn.Module):
     def contents(self) -> Tuple[torch.Tensor, torch.Tensor]:
         """The stored tokens (M, D) and their classes (M,)."""
         slots = torch.arange(self.size_per_class, device=self.tokens.device)
-        held = slots.view(1, -1) < self.filled.view(-1, 1)                  # (C, S)
+        held = slots.view(1, -1) < self.filled.view(-1, 1)  # (C, S)
         classes = torch.arange(self.num_classes, device=self.tokens.device)
         return self.tokens[held], classes.view(-1, 1).expand_as(held)[held]

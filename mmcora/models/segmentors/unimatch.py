@@ -54,18 +54,29 @@ class UniMatch(BaseSegmentor):
             ``SemiSegDataPreProcessor`` unless a ``type`` is given here.
     """
 
-    def __init__(self, segmentor: ConfigType, semi_train_cfg: OptConfigType = None,
-                 data_preprocessor: OptConfigType = None, init_cfg: OptMultiConfig = None) -> None:
+    def __init__(self,
+                 segmentor: ConfigType,
+                 semi_train_cfg: OptConfigType = None,
+                 data_preprocessor: OptConfigType = None,
+                 init_cfg: OptMultiConfig = None) -> None:
         segmentor = dict(segmentor)
         # one normalisation for both: a supervised checkpoint warm-starts UniMatch unchanged
-        preprocessor = {**(segmentor.pop('data_preprocessor', None) or {}),
-                        'type': 'SemiSegDataPreProcessor', **(data_preprocessor or {})}
+        preprocessor = {
+            **(segmentor.pop('data_preprocessor', None) or {}), 'type': 'SemiSegDataPreProcessor',
+            **(data_preprocessor or {})
+        }
         super().__init__(data_preprocessor=preprocessor, init_cfg=init_cfg)
         self.segmentor = MODELS.build(segmentor)
-        self.semi_train_cfg = dict(conf_thresh=0.95, fp_dropout=0.5, cutmix_prob=0.5,
-                                   cutmix_area=(0.02, 0.4), cutmix_ratio=(0.3, 1 / 0.3),
-                                   sup_weight=1.0, strong_weight=0.25, fp_weight=0.5,
-                                   normalizer=2.0)
+        self.semi_train_cfg = dict(
+            conf_thresh=0.95,
+            fp_dropout=0.5,
+            cutmix_prob=0.5,
+            cutmix_area=(0.02, 0.4),
+            cutmix_ratio=(0.3, 1 / 0.3),
+            sup_weight=1.0,
+            strong_weight=0.25,
+            fp_weight=0.5,
+            normalizer=2.0)
         unknown = sorted(set(semi_train_cfg or {}) - set(self.semi_train_cfg))
         if unknown:
             hint = (' (the weights are now sup_weight, strong_weight and fp_weight)'
@@ -117,10 +128,9 @@ class UniMatch(BaseSegmentor):
         feats = self.segmentor.extract_feat(torch.cat([img_x, img_w]))
         # feature perturbation: the head also sees channel-dropped features (UniMatch's fp)
         dropped = [F.dropout2d(f, cfg['fp_dropout'], training=True) for f in feats]
-        logits, logits_fp = self.decode(
-            [torch.cat([f, d]) for f, d in zip(feats, dropped)], size).chunk(2)
-        losses = self.loss_by_gt([f[:num_x] for f in feats], logits[:num_x],
-                                 data_samples['sup'])
+        logits, logits_fp = self.decode([torch.cat([f, d]) for f, d in zip(feats, dropped)],
+                                        size).chunk(2)
+        losses = self.loss_by_gt([f[:num_x] for f in feats], logits[:num_x], data_samples['sup'])
         pseudo, conf, ignore = self.get_pseudo_labels(logits[num_x:], data_samples['unsup'])
         losses.update(self.loss_by_pseudo(strong, logits_fp[num_x:], pseudo, conf, ignore))
         return losses
@@ -132,12 +142,11 @@ class UniMatch(BaseSegmentor):
         losses = self.segmentor.decode_head.loss_by_feat(logits_x, samples)
         if self.segmentor.with_auxiliary_head:
             losses.update(self.segmentor._auxiliary_head_forward_train(feats_x, samples))
-        return add_prefix({k: (v * weight if 'loss' in k else v) for k, v in losses.items()},
-                          'sup')
+        return add_prefix({k: (v * weight if 'loss' in k else v) for k, v in losses.items()}, 'sup')
 
     @torch.no_grad()
-    def get_pseudo_labels(self, logits_w: torch.Tensor, samples: SampleList
-                          ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def get_pseudo_labels(self, logits_w: torch.Tensor,
+                          samples: SampleList) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Pseudo-label (Bu, H, W), its confidence, and the ignore map (255 = padding)."""
         conf, pseudo = logits_w.detach().softmax(dim=1).max(dim=1)
         ignore = torch.stack([s.gt_sem_seg.data[0] for s in samples]).to(pseudo.device)
@@ -153,8 +162,10 @@ class UniMatch(BaseSegmentor):
                 continue
             area = float(torch.empty(1).uniform_(*cfg['cutmix_area'])) * h * w
             low, high = cfg['cutmix_ratio']
-            ratio = float(torch.exp(torch.empty(1).uniform_(torch.log(torch.tensor(low)),
-                                                            torch.log(torch.tensor(high)))))
+            ratio = float(
+                torch.exp(
+                    torch.empty(1).uniform_(
+                        torch.log(torch.tensor(low)), torch.log(torch.tensor(high)))))
             bw, bh = min(w, int((area * ratio)**0.5)), min(h, int((area / ratio)**0.5))
             x = int(torch.randint(0, w - bw + 1, (1, )))
             y = int(torch.randint(0, h - bh + 1, (1, )))
@@ -209,8 +220,8 @@ class UniMatchGTPseudoLabels(UniMatch):
     """
 
     @torch.no_grad()
-    def get_pseudo_labels(self, logits_w: torch.Tensor, samples: SampleList
-                          ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def get_pseudo_labels(self, logits_w: torch.Tensor,
+                          samples: SampleList) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The label map (Bu, H, W) (void set to 0), confidence 1, and the map itself as ignore."""
         empty = [s.img_path for s in samples if s.get('seg_map_path', '') is None]
         if empty:
