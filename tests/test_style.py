@@ -1,4 +1,9 @@
-"""One code style, checked: every documented argument carries its type.
+"""One code style, checked: the tree is formatted, lint-free, and documents argument types.
+
+The formatter (yapf), import sorter (isort) and linter (flake8) are configured in setup.cfg and
+pinned in requirements/tests.txt. To reformat after a change::
+
+    isort mmcora tools tests bench setup.py && yapf -r -i mmcora tools tests bench setup.py
 
 Docstrings are Google style as OpenMMLab writes them: each entry of an ``Args:`` section is
 ``name (type): description`` (``mask (np.ndarray | None): ...``, ``cfg (dict, optional): ...``).
@@ -9,12 +14,18 @@ import ast
 import glob
 import os.path as osp
 import re
+import subprocess
+import sys
 from typing import Iterator, List, Tuple
 
 from .conftest import REPO
 
 # Folders (and files) whose docstrings are checked, relative to the repository root.
 DOC_SCOPE = ('mmcora', 'tools', 'bench', 'tests')
+# What yapf, isort and flake8 check (configs/ is left out for now, see setup.cfg).
+FORMAT_SCOPE = ('mmcora', 'tools', 'tests', 'bench', 'setup.py')
+# Lines of a diff or report shown when a check fails.
+SHOWN_LINES = 60
 
 # ``name (type):`` or ``*args (type):`` / ``**kwargs (type):``; several names are joined by
 # ``, `` or `` / ``. The description may start on the next line.
@@ -119,3 +130,38 @@ def test_every_documented_argument_has_a_type():
         f'{len(offenders)} Args entries without a type; write them as '
         '``name (type): description`` (see mmcora/models/sam/sam_wrapper.py):\n' +
         '\n'.join(offenders))
+
+
+def run_tool(module: str, *args: str) -> subprocess.CompletedProcess:
+    """Run ``python -m <module> <args>`` from the repository root (where setup.cfg is)."""
+    try:
+        __import__(module)
+    except ImportError:
+        raise AssertionError(f'{module} is not installed: pip install -r requirements/tests.txt '
+                             '(bash tools/setup_env.sh does)') from None
+    return subprocess.run([sys.executable, '-m', module, *args],
+                          cwd=REPO,
+                          capture_output=True,
+                          text=True)
+
+
+def first_lines(text: str) -> str:
+    lines = text.splitlines()
+    more = f'\n... ({len(lines) - SHOWN_LINES} more lines)' if len(lines) > SHOWN_LINES else ''
+    return '\n'.join(lines[:SHOWN_LINES]) + more
+
+
+def test_code_is_formatted():
+    fix = 'isort ' + ' '.join(FORMAT_SCOPE) + ' && yapf -r -i ' + ' '.join(FORMAT_SCOPE)
+    isort = run_tool('isort', '--check-only', '--diff', *FORMAT_SCOPE)
+    assert isort.returncode == 0, (f'imports are not sorted; run `{fix}`:\n'
+                                   f'{first_lines(isort.stdout + isort.stderr)}')
+    yapf = run_tool('yapf', '--diff', '--recursive', *FORMAT_SCOPE)
+    assert yapf.returncode == 0 and not yapf.stdout.strip(), (
+        f'the code is not formatted; run `{fix}`:\n{first_lines(yapf.stdout + yapf.stderr)}')
+
+
+def test_flake8_clean():
+    flake8 = run_tool('flake8', *FORMAT_SCOPE)
+    assert flake8.returncode == 0, (f'flake8 reports problems:\n'
+                                    f'{first_lines(flake8.stdout + flake8.stderr)}')
