@@ -22,8 +22,8 @@ from .conftest import REPO
 
 # Folders (and files) whose docstrings are checked, relative to the repository root.
 DOC_SCOPE = ('mmcora', 'tools', 'bench', 'tests')
-# What yapf, isort and flake8 check (configs/ is left out for now, see setup.cfg).
-FORMAT_SCOPE = ('mmcora', 'tools', 'tests', 'bench', 'setup.py')
+# What yapf, isort and flake8 check (see setup.cfg).
+FORMAT_SCOPE = ('mmcora', 'tools', 'tests', 'bench', 'configs', 'setup.py')
 # Lines of a diff or report shown when a check fails.
 SHOWN_LINES = 60
 

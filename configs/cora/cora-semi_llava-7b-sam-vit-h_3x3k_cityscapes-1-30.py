@@ -15,6 +15,9 @@ _base_ = [
 custom_imports = dict(imports=['mmcora'], allow_failed_imports=False)
 model = dict(token_bank=dict(num_classes=19))
 train_dataloader = dict(_delete_=True, ref='semantic_dataloader')  # stage 1
-custom_hooks = [dict(type='DataFilesCheckHook'), dict(type='TokenBankHook'),
-                dict(type='RandomStateHook')]  # exact --resume (LoRA dropout)
+custom_hooks = [
+    dict(type='DataFilesCheckHook'),
+    dict(type='TokenBankHook'),
+    dict(type='RandomStateHook')
+]  # exact --resume (LoRA dropout)
 env_cfg = dict(cudnn_benchmark=False)

@@ -17,17 +17,21 @@ train_cfg = dict(
     type='CORAStagedTrainLoop',
     stages=[
         dict(name='semantic', iters=stage_iters['semantic']),  # train_dataloader
-        dict(name='conditional', iters=stage_iters['conditional'],
-             dataloader='conditional_dataloader'),
-        dict(name='unlabeled', iters=stage_iters['unlabeled'],
-             dataloader='unlabeled_dataloader'),
+        dict(
+            name='conditional',
+            iters=stage_iters['conditional'],
+            dataloader='conditional_dataloader'),
+        dict(name='unlabeled', iters=stage_iters['unlabeled'], dataloader='unlabeled_dataloader'),
     ],
     val_interval=300)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
-    dict(type='LinearLR', start_factor=1.0, end_factor=0.0, by_epoch=False, begin=50,
-         end=max_iters),
+    dict(
+        type='LinearLR', start_factor=1.0, end_factor=0.0, by_epoch=False, begin=50, end=max_iters),
 ]
 default_hooks = dict(checkpoint=dict(interval=300))
-custom_hooks = [dict(type='DataFilesCheckHook'), dict(type='TokenBankHook'),
-                dict(type='RandomStateHook')]  # exact --resume (LoRA dropout)
+custom_hooks = [
+    dict(type='DataFilesCheckHook'),
+    dict(type='TokenBankHook'),
+    dict(type='RandomStateHook')
+]  # exact --resume (LoRA dropout)

@@ -6,8 +6,10 @@ _base_ = ['./cora-semi_tiny_3x600_toy-city-1-30.py']
 pseudo_labeled = dict(pipeline=[
     dict(type='LoadImageFromFile'),
     dict(type='LoadPseudoLabel'),
-    dict(type='SamplePseudoQueries', num_queries={{_base_.num_consistency_queries}},
-         min_area_ratio=0.001),
+    dict(
+        type='SamplePseudoQueries',
+        num_queries={{_base_.num_consistency_queries}},
+        min_area_ratio=0.001),
     dict(type='CorruptPseudoMask', ratio=0.3),
     dict(type='SAMResize', size=256),
     dict(type='CLIPInputs', size=56),

@@ -3,5 +3,4 @@
 # of pseudo-labeled images (no teacher, no unlabeled data).
 _base_ = ['./cora-semi_tiny_3x600_toy-city-1-30_labeled-only.py']
 labeled_reasoning = dict(
-    ann_file='instructions/train.jsonl',
-    build_instructions=dict(ann_file='splits/train.txt'))
+    ann_file='instructions/train.jsonl', build_instructions=dict(ann_file='splits/train.txt'))

@@ -29,13 +29,11 @@ model = dict(
 optim_wrapper = dict(optimizer=dict(lr=1e-3))  # random tiny weights learn faster than 2e-5
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
-    dict(type='LinearLR', start_factor=1.0, end_factor=0.0, by_epoch=False, begin=50,
-         end=max_iters),
+    dict(
+        type='LinearLR', start_factor=1.0, end_factor=0.0, by_epoch=False, begin=50, end=max_iters),
 ]
 train_cfg = dict(max_iters=max_iters, val_interval=250)
-default_hooks = dict(
-    logger=dict(interval=20),
-    checkpoint=dict(interval=500, max_keep_ckpts=2))
+default_hooks = dict(logger=dict(interval=20), checkpoint=dict(interval=500, max_keep_ckpts=2))
 # One torch thread: faster than a pool per core for these tiny models, and the numbers do
 # not depend on the machine's core count (mmcora.engine.threads).
 env_cfg = dict(cudnn_benchmark=False, torch_num_threads=1)

@@ -3,5 +3,4 @@
 _base_ = ['./toy-city_1-30_tiny.py']
 train_dataloader = dict(
     dataset=dict(
-        ann_file='instructions/train.jsonl',
-        build_instructions=dict(ann_file='splits/train.txt')))
+        ann_file='instructions/train.jsonl', build_instructions=dict(ann_file='splits/train.txt')))

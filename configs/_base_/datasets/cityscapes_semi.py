@@ -36,8 +36,7 @@ labeled = dict(
     data_prefix=dict(img_path='leftImg8bit/train', seg_map_path='gtFine/train'),
     ann_file=f'splits/{partition}/labeled.txt',
     pipeline=labeled_pipeline)
-unlabeled = dict(labeled, ann_file=f'splits/{partition}/unlabeled.txt',
-                 pipeline=unlabeled_pipeline)
+unlabeled = dict(labeled, ann_file=f'splits/{partition}/unlabeled.txt', pipeline=unlabeled_pipeline)
 train_dataloader = dict(
     batch_size=4,
     num_workers=4,

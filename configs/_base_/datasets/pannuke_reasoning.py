@@ -27,8 +27,10 @@ test_pipeline = [
     dict(type='CLIPInputs', size=336),
     dict(type='PackReasoningInputs'),
 ]
-pannuke_files = dict(img_suffix='.png', seg_map_suffix='.png',
-                     data_prefix=dict(img_path='img_dir', seg_map_path='ann_dir'))
+pannuke_files = dict(
+    img_suffix='.png',
+    seg_map_suffix='.png',
+    data_prefix=dict(img_path='img_dir', seg_map_path='ann_dir'))
 train_dataloader = dict(
     batch_size=2,
     num_workers=4,
@@ -39,8 +41,10 @@ train_dataloader = dict(
         data_root=data_root,
         ann_file=f'instructions/{train_fold}_{partition}_labeled.jsonl',
         build_instructions=dict(
-            dataset='pannuke', split='train',
-            ann_file=f'splits/{train_fold}/{partition}/labeled.txt', seed=0),
+            dataset='pannuke',
+            split='train',
+            ann_file=f'splits/{train_fold}/{partition}/labeled.txt',
+            seed=0),
         pipeline=train_pipeline,
         **pannuke_files))
 val_dataloader = dict(

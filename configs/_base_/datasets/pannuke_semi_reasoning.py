@@ -12,8 +12,8 @@ labeled_reasoning = dict(
     type='ReasoningSegDataset',
     data_root='data/pannuke',
     ann_file='instructions/fold1_1_30_labeled.jsonl',
-    build_instructions=dict(dataset='pannuke', split='train',
-                            ann_file='splits/fold1/1_30/labeled.txt', seed=0),
+    build_instructions=dict(
+        dataset='pannuke', split='train', ann_file='splits/fold1/1_30/labeled.txt', seed=0),
     img_suffix='.png',
     seg_map_suffix='.png',
     data_prefix=dict(img_path='img_dir', seg_map_path='ann_dir'),
@@ -39,8 +39,7 @@ pseudo_labeled = dict(
         dict(type='LoadPseudoLabel'),
         # Nuclei are small: a class counts as present from 0.1 % of the patch (65 px of 256 x
         # 256, about one nucleus).
-        dict(type='SamplePseudoQueries', num_queries=num_consistency_queries,
-             min_area_ratio=0.001),
+        dict(type='SamplePseudoQueries', num_queries=num_consistency_queries, min_area_ratio=0.001),
         dict(type='SAMResize', size=1024),
         dict(type='CLIPInputs', size=336),
         dict(type='PackReasoningInputs'),

@@ -20,9 +20,7 @@ test_pipeline = [
     dict(type='PackReasoningInputs'),
 ]
 train_dataloader = dict(
-    num_workers=2,
-    dataset=dict(data_root=data_root, toy_city=toy_city, pipeline=train_pipeline))
+    num_workers=2, dataset=dict(data_root=data_root, toy_city=toy_city, pipeline=train_pipeline))
 val_dataloader = dict(
-    num_workers=2,
-    dataset=dict(data_root=data_root, toy_city=toy_city, pipeline=test_pipeline))
+    num_workers=2, dataset=dict(data_root=data_root, toy_city=toy_city, pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -9,8 +9,8 @@ labeled_reasoning = dict(
     type='ReasoningSegDataset',
     data_root='data/toy_city',
     ann_file='instructions/1_30_labeled.jsonl',
-    build_instructions=dict(dataset='cityscapes', split='train',
-                            ann_file='splits/1_30/labeled.txt', seed=0),
+    build_instructions=dict(
+        dataset='cityscapes', split='train', ann_file='splits/1_30/labeled.txt', seed=0),
     data_prefix=dict(img_path='leftImg8bit/train', seg_map_path='gtFine/train'),
     toy_city=dict(num_train=240, num_val=40, height=128, width=256, seed=0),
     pipeline=[
@@ -31,14 +31,15 @@ pseudo_labeled = dict(
     pipeline=[
         dict(type='LoadImageFromFile'),
         dict(type='LoadPseudoLabel'),
-        dict(type='SamplePseudoQueries', num_queries=num_consistency_queries,
-             min_area_ratio=0.001),
+        dict(type='SamplePseudoQueries', num_queries=num_consistency_queries, min_area_ratio=0.001),
         dict(type='SAMResize', size=256),
         dict(type='CLIPInputs', size=56),
         dict(type='PackReasoningInputs'),
     ])
 semantic_dataloader = dict(
-    batch_size=2, num_workers=2, persistent_workers=True,
+    batch_size=2,
+    num_workers=2,
+    persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(ref='labeled_reasoning', query_types=('semantic', 'attribute')))
 conditional_dataloader = dict(
@@ -46,6 +47,8 @@ conditional_dataloader = dict(
 # every labeled instruction type, no unlabeled image (ablations and the full-label ceiling)
 labeled_dataloader = dict(semantic_dataloader, dataset='labeled_reasoning')
 unlabeled_dataloader = dict(
-    batch_size=4, num_workers=2, persistent_workers=True,
+    batch_size=4,
+    num_workers=2,
+    persistent_workers=True,
     sampler=dict(type='MultiSourceSampler', batch_size=4, source_ratio=[1, 1]),
     dataset=dict(type='ConcatDataset', datasets=['labeled_reasoning', 'pseudo_labeled']))

@@ -4,7 +4,6 @@
 _base_ = ['./cora_llava-7b_sam-vit-h.py']
 llava_path = 'checkpoints/tiny-llava-hf'
 model = dict(
-    mllm=dict(pretrained=llava_path, tiny=dict(), dtype='float32',
-              gradient_checkpointing=False),
+    mllm=dict(pretrained=llava_path, tiny=dict(), dtype='float32', gradient_checkpointing=False),
     sam=dict(_delete_=True, type='SAMWrapper', tiny=dict(img_size=256)),
     test_cfg=dict(max_new_tokens=16))

@@ -10,7 +10,6 @@ model = dict(
         dilations=(1, 6, 12, 18),
         num_classes=19,
         norm_cfg=norm_cfg,
-        loss_decode=dict(
-            _delete_=True, type='OhemCrossEntropyLoss', thresh=0.7, min_kept=200000)),
+        loss_decode=dict(_delete_=True, type='OhemCrossEntropyLoss', thresh=0.7, min_kept=200000)),
     auxiliary_head=None,
     test_cfg=dict(mode='slide', crop_size=(801, 801), stride=(534, 534)))
