@@ -9,18 +9,9 @@ from segment_anything import sam_model_registry
 from segment_anything.utils.transforms import ResizeLongestSide
 
 from mmcora.models.sam import SAMWrapper
+from mmcora.models.sam.sam_wrapper import TINY_DEFAULTS
 
-TINY = dict(
-    img_size=128,
-    patch_size=16,
-    embed_dim=32,
-    depth=2,
-    num_heads=2,
-    prompt_embed_dim=32,
-    window_size=4,
-    global_attn_indexes=(1, ),
-    decoder_mlp_dim=64,
-    decoder_heads=2)
+TINY = dict(TINY_DEFAULTS)  # the wrapper's own tiny dimensions
 
 
 def tiny_sam(**kwargs) -> SAMWrapper:

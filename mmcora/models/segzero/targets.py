@@ -15,6 +15,8 @@ from typing import Tuple
 import cv2
 import numpy as np
 
+from ...instructions.objects import mask_bbox
+
 Point = Tuple[int, int]
 
 
@@ -57,10 +59,10 @@ def mask_box(mask: np.ndarray) -> Tuple[int, int, int, int]:
     """
     if mask.ndim != 2:
         raise ValueError(f'masks must be (H, W), got shape {mask.shape}')
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
+    box = mask_bbox(mask)  # exclusive x1/y1, as the instruction records keep it
+    if box is None:
         raise ValueError('an empty mask has no box: the query has no target pixel')
-    return int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
+    return box[0], box[1], box[2] - 1, box[3] - 1
 
 
 def inscribed_points(mask: np.ndarray) -> Tuple[Point, Point]:
