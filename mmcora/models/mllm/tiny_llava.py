@@ -6,20 +6,15 @@ a tokenizer trained with the ``tokenizers`` library on the instruction vocabular
 Hugging Face format, and a ``CLIPImageProcessor`` config. The model wrapper then loads it
 through exactly the code path of LLaVA-1.5-7B (``from_pretrained`` of a directory).
 """
-import json
-import os
-import os.path as osp
-import shutil
 import string
-import tempfile
 from typing import Dict, Iterator
 
 import torch
-from mmengine.logging import print_log
 
 from ...instructions.vocabulary import (ANSWERS, ATTRIBUTE_TEMPLATES, CONDITIONAL_TEMPLATES,
                                         QUERY_BANK_TEMPLATES, RELATION_PHRASES, SEMANTIC_TEMPLATES,
                                         VOCABULARIES)
+from ...utils.tiny_checkpoint import ensure_tiny_checkpoint, write_manifest
 
 MANIFEST = 'mmcora_tiny.json'
 FORMAT_VERSION = 1
@@ -131,8 +126,7 @@ def write_tiny_llava(path: str, **spec: int) -> None:
             'height': size,
             'width': size
         }).save_pretrained(path)
-    with open(osp.join(path, MANIFEST), 'w', encoding='utf-8') as f:
-        json.dump(dict(format_version=FORMAT_VERSION, **spec), f, indent=2)
+    write_manifest(path, MANIFEST, dict(format_version=FORMAT_VERSION, **spec))
 
 
 def tiny_spec(**spec: int) -> Dict[str, int]:
@@ -142,28 +136,5 @@ def tiny_spec(**spec: int) -> Dict[str, int]:
 
 def ensure_tiny_llava(path: str, **spec: int) -> str:
     """Write the tiny LLaVA at ``path`` unless an identical one is there (atomic, rank-safe)."""
-    wanted = tiny_spec(**spec)
-    manifest = osp.join(path, MANIFEST)
-    if osp.isfile(manifest):
-        with open(manifest, encoding='utf-8') as f:
-            found = json.load(f)
-        if found == wanted:
-            return path
-        raise FileExistsError(f'{path} holds a tiny LLaVA with other parameters ({found}); '
-                              'remove it or choose another path')
-    if osp.exists(path):
-        raise FileExistsError(f'{path} exists but is not a tiny LLaVA made by mmcora')
-    parent = osp.dirname(osp.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix='.tiny-llava-', dir=parent)
-    try:
-        write_tiny_llava(tmp, **spec)
-        try:
-            os.rename(tmp, path)
-        except OSError:
-            if not osp.isfile(manifest):
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print_log(f'wrote a tiny random-weight LLaVA to {path}', logger='current')
-    return path
+    return ensure_tiny_checkpoint(path, MANIFEST, tiny_spec(**spec),
+                                  lambda folder: write_tiny_llava(folder, **spec), 'tiny LLaVA')
