@@ -10,12 +10,12 @@ construction. The image border counts as background here (the mask is padded wit
 an object cut by the border keeps its points inside the visible part rather than on the edge.
 """
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Sequence, Tuple
 
 import cv2
 import numpy as np
 
-from ...instructions.objects import mask_bbox
+from .objects import mask_bbox
 
 Point = Tuple[int, int]
 
@@ -102,3 +102,24 @@ def target_from_mask(mask: np.ndarray) -> SegZeroTarget:
         SegZeroTarget: The target in original image coordinates.
     """
     return SegZeroTarget(mask_box(np.asarray(mask, bool)), inscribed_points(mask))
+
+
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """IoU of two (x1, y1, x2, y2) boxes of inclusive pixels (Seg-Zero's ``+ 1``).
+
+    Args:
+        a (Sequence[float]): The first box.
+        b (Sequence[float]): The second box.
+
+    Returns:
+        float: Intersection over union in [0, 1]; 0 for degenerate boxes.
+    """
+    iw = min(a[2], b[2]) - max(a[0], b[0]) + 1
+    ih = min(a[3], b[3]) - max(a[1], b[1]) + 1
+    inter = max(iw, 0) * max(ih, 0)
+
+    def area(box):
+        return max(box[2] - box[0] + 1, 0) * max(box[3] - box[1] + 1, 0)
+
+    union = area(a) + area(b) - inter
+    return inter / union if union > 0 else 0.0

@@ -26,32 +26,11 @@ import math
 import re
 from typing import Dict, List, Optional, Sequence
 
+from ...instructions.point_targets import SegZeroTarget, box_iou
 from ...registry import REWARDS
 from .reply import seg_zero_answer, seg_zero_box_points
-from .targets import SegZeroTarget
 
 THINK_ANSWER = re.compile(r'<think>.*?</think>\s*<answer>.*?</answer>', re.DOTALL)
-
-
-def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """IoU of two (x1, y1, x2, y2) boxes of inclusive pixels (Seg-Zero's ``+ 1``).
-
-    Args:
-        a (Sequence[float]): The first box.
-        b (Sequence[float]): The second box.
-
-    Returns:
-        float: Intersection over union in [0, 1]; 0 for degenerate boxes.
-    """
-    iw = min(a[2], b[2]) - max(a[0], b[0]) + 1
-    ih = min(a[3], b[3]) - max(a[1], b[1]) + 1
-    inter = max(iw, 0) * max(ih, 0)
-
-    def area(box):
-        return max(box[2] - box[0] + 1, 0) * max(box[3] - box[1] + 1, 0)
-
-    union = area(a) + area(b) - inter
-    return inter / union if union > 0 else 0.0
 
 
 class RewardTerm:
