@@ -73,3 +73,17 @@ def inferencer(tmp_path_factory):
     cfg.model.sam.toy_pretrain = None  # plumbing: random weights, no foundation cache
     cfg.model.mllm.toy_pretrain = None
     return ReasoningSegInferencer(cfg)
+
+
+@pytest.fixture(scope='session')
+def qwen_dir(tmp_path_factory) -> str:
+    """A tiny random-weight Qwen2.5-VL directory (Seg-Zero's reasoner), written once."""
+    from mmcora.models.segzero import ensure_tiny_qwen
+    return ensure_tiny_qwen(str(tmp_path_factory.mktemp('qwen') / 'tiny-qwen'))
+
+
+@pytest.fixture(scope='session')
+def sam2_dir(tmp_path_factory) -> str:
+    """A tiny random-weight SAM 2 directory (transformers format), written once."""
+    from mmcora.models.segzero import ensure_tiny_sam2
+    return ensure_tiny_sam2(str(tmp_path_factory.mktemp('sam2') / 'tiny-sam2'))

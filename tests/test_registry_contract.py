@@ -325,17 +325,20 @@ for _name in ('ThinkFormatReward', 'AnswerFormatReward', 'BoxIoUReward', 'BoxL1R
               'PointDistanceReward', 'SegZeroReward'):
     ROWS[_name] = ('REWARDS', lambda c, n=_name: dict(type=n), _reward_check)
 
+ROWS['QwenReasoner'] = ('MODELS', lambda c: dict(type='QwenReasoner', pretrained=c['qwen']),
+                        _attr('temperature', 1.0))
+
 
 def test_every_registered_component_has_a_row():
     added = registered_by_mmcora()
     names = {(r, n) for r, ns in added.items() for n in ns}
     rows = {(r, n) for n, (r, _, _) in ROWS.items()}
     assert names == rows, dict(missing=sorted(names - rows), stale=sorted(rows - names))
-    assert len(rows) == len(ROWS) == 45
+    assert len(rows) == len(ROWS) == 46
 
 
 @pytest.fixture(scope='module')
-def ctx(tmp_path_factory, toy_city_root, toy_city_spec):
+def ctx(tmp_path_factory, toy_city_root, toy_city_spec, qwen_dir):
     from mmengine.registry import init_default_scope
 
     from mmcora.models.mllm import ensure_tiny_llava
@@ -345,7 +348,8 @@ def ctx(tmp_path_factory, toy_city_root, toy_city_spec):
         tmp=tmp,
         toy_city_root=toy_city_root,
         toy_city_spec=toy_city_spec,
-        llava=ensure_tiny_llava(str(tmp / 'tiny-llava')))
+        llava=ensure_tiny_llava(str(tmp / 'tiny-llava')),
+        qwen=qwen_dir)
 
 
 @pytest.mark.parametrize('name', sorted(ROWS))
