@@ -325,8 +325,43 @@ for _name in ('ThinkFormatReward', 'AnswerFormatReward', 'BoxIoUReward', 'BoxL1R
               'PointDistanceReward', 'SegZeroReward'):
     ROWS[_name] = ('REWARDS', lambda c, n=_name: dict(type=n), _reward_check)
 
-ROWS['QwenReasoner'] = ('MODELS', lambda c: dict(type='QwenReasoner', pretrained=c['qwen']),
-                        _attr('temperature', 1.0))
+
+def _segzero(ctx):
+    return dict(
+        type='SegZeroSegmentor',
+        reasoner=dict(type='QwenReasoner', pretrained=ctx['qwen'], dtype='float32'),
+        segmenter=dict(type='SAM2Segmenter', pretrained=ctx['sam2']))
+
+
+def _segzero_pack_check(obj, ctx):
+    results = dict(
+        img=np.zeros((6, 10, 3), np.uint8),
+        img_path='x.png',
+        queries=[dict(text='the car', class_id=1)],
+        gt_masks=np.ones((1, 6, 10), np.uint8))
+    results = TRANSFORMS.build(dict(type='SegZeroInputs', canvas=84))(results)
+    packed = TRANSFORMS.build(dict(type='PackSegZeroInputs'))(results)
+    assert tuple(packed['inputs']['canvas'].shape) == (3, 84, 84)
+    # pixel indices scale by canvas / size (the last pixel 9 -> round(9 * 8.4) = 76)
+    assert packed['data_samples'].metainfo['segzero_targets'][0]['box'] == [0, 0, 76, 70]
+
+
+ROWS.update({
+    'QwenReasoner': ('MODELS', lambda c: dict(type='QwenReasoner', pretrained=c['qwen']),
+                     _attr('temperature', 1.0)),
+    'SAM2Segmenter': ('MODELS', lambda c: dict(type='SAM2Segmenter', pretrained=c['sam2']),
+                      _attr('multimask_output', True)),
+    'SAMPromptSegmenter': ('MODELS', lambda c: dict(type='SAMPromptSegmenter',
+                                                    tiny=dict(img_size=256)),
+                           _attr('multimask_output', True)),
+    'SegZeroSegmentor': ('MODELS', _segzero, _is(BaseModel)),
+    'SegZeroDataPreProcessor': ('MODELS', lambda c: dict(type='SegZeroDataPreProcessor'),
+                                _is(BaseDataPreprocessor)),
+    'SegZeroInputs': ('TRANSFORMS', lambda c: dict(type='SegZeroInputs'), _segzero_pack_check),
+    'PackSegZeroInputs': ('TRANSFORMS', lambda c: dict(type='PackSegZeroInputs'),
+                          _segzero_pack_check),
+    'SegZeroMetric': ('METRICS', lambda c: dict(type='SegZeroMetric'), _is(BaseMetric)),
+})
 
 
 def test_every_registered_component_has_a_row():
@@ -334,11 +369,11 @@ def test_every_registered_component_has_a_row():
     names = {(r, n) for r, ns in added.items() for n in ns}
     rows = {(r, n) for n, (r, _, _) in ROWS.items()}
     assert names == rows, dict(missing=sorted(names - rows), stale=sorted(rows - names))
-    assert len(rows) == len(ROWS) == 46
+    assert len(rows) == len(ROWS) == 53
 
 
 @pytest.fixture(scope='module')
-def ctx(tmp_path_factory, toy_city_root, toy_city_spec, qwen_dir):
+def ctx(tmp_path_factory, toy_city_root, toy_city_spec, qwen_dir, sam2_dir):
     from mmengine.registry import init_default_scope
 
     from mmcora.models.mllm import ensure_tiny_llava
@@ -349,7 +384,8 @@ def ctx(tmp_path_factory, toy_city_root, toy_city_spec, qwen_dir):
         toy_city_root=toy_city_root,
         toy_city_spec=toy_city_spec,
         llava=ensure_tiny_llava(str(tmp / 'tiny-llava')),
-        qwen=qwen_dir)
+        qwen=qwen_dir,
+        sam2=sam2_dir)
 
 
 @pytest.mark.parametrize('name', sorted(ROWS))

@@ -230,10 +230,12 @@ class PackReasoningInputs(BaseTransform):
     QUERY_KEYS = ('text', 'answer', 'type', 'class_id', 'class_name', 'relation', 'source')
 
     def transform(self, results: dict) -> dict:
+        return dict(
+            inputs=dict(sam=chw(results['sam_img']), clip=chw(results['clip_img'])),
+            data_samples=self.pack_sample(results))
 
-        def chw(array: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
-
+    def pack_sample(self, results: dict) -> ReasoningDataSample:
+        """The data sample: metainfo, targets and anchors (everything but the images)."""
         sample = ReasoningDataSample()
         meta = {k: results[k] for k in self.META_KEYS if k in results}
         for key in ('queries', 'consistency_queries'):
@@ -250,9 +252,12 @@ class PackReasoningInputs(BaseTransform):
                 np.ascontiguousarray(crops.transpose(0, 3, 1, 2)))
             sample.anchor_index = torch.from_numpy(results['anchor_index'])
             sample.anchor_boxes = torch.from_numpy(results['anchor_boxes'])
-        return dict(
-            inputs=dict(sam=chw(results['sam_img']), clip=chw(results['clip_img'])),
-            data_samples=sample)
+        return sample
+
+
+def chw(array: np.ndarray) -> torch.Tensor:
+    """(H, W, C) array -> (C, H, W) contiguous tensor."""
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
 
 
 def queries_of(texts: List[str], answers: Optional[List[str]] = None) -> List[dict]:
