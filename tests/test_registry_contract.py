@@ -351,15 +351,15 @@ ROWS.update({
                      _attr('temperature', 1.0)),
     'SAM2Segmenter': ('MODELS', lambda c: dict(type='SAM2Segmenter', pretrained=c['sam2']),
                       _attr('multimask_output', True)),
-    'SAMPromptSegmenter': ('MODELS', lambda c: dict(type='SAMPromptSegmenter',
-                                                    tiny=dict(img_size=256)),
-                           _attr('multimask_output', True)),
+    'SAMPromptSegmenter':
+    ('MODELS', lambda c: dict(type='SAMPromptSegmenter', tiny=dict(img_size=256)),
+     _attr('multimask_output', True)),
     'SegZeroSegmentor': ('MODELS', _segzero, _is(BaseModel)),
-    'SegZeroDataPreProcessor': ('MODELS', lambda c: dict(type='SegZeroDataPreProcessor'),
-                                _is(BaseDataPreprocessor)),
+    'SegZeroDataPreProcessor':
+    ('MODELS', lambda c: dict(type='SegZeroDataPreProcessor'), _is(BaseDataPreprocessor)),
     'SegZeroInputs': ('TRANSFORMS', lambda c: dict(type='SegZeroInputs'), _segzero_pack_check),
-    'PackSegZeroInputs': ('TRANSFORMS', lambda c: dict(type='PackSegZeroInputs'),
-                          _segzero_pack_check),
+    'PackSegZeroInputs':
+    ('TRANSFORMS', lambda c: dict(type='PackSegZeroInputs'), _segzero_pack_check),
     'SegZeroMetric': ('METRICS', lambda c: dict(type='SegZeroMetric'), _is(BaseMetric)),
 })
 

@@ -29,7 +29,7 @@ class SegZeroMetric(ReasoningIoUMetric):
 
     Args:
         box_iou_threshold (float): A box counts as correct above this IoU (0.5).
-        **kwargs: :class:`ReasoningIoUMetric` arguments.
+        **kwargs (dict): :class:`ReasoningIoUMetric` arguments.
     """
 
     def __init__(self, box_iou_threshold: float = 0.5, **kwargs) -> None:

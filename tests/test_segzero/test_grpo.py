@@ -6,8 +6,8 @@ import torch
 from mmseg.registry import MODELS
 
 from mmcora.models.segzero import GRPOLoss, QwenReasoner, group_advantages, k3_kl
-from mmcora.registry import REWARDS
 from mmcora.models.segzero.rewards import RewardTerm
+from mmcora.registry import REWARDS
 
 
 @pytest.fixture(autouse=True)
@@ -96,23 +96,30 @@ def test_segmentor_grpo_loss_logs_every_term_and_reaches_the_policy(qwen_dir, sa
     model = MODELS.build(
         dict(
             type='SegZeroSegmentor',
-            reasoner=dict(type='QwenReasoner', pretrained=qwen_dir, dtype='float32',
-                          max_new_tokens=10),
+            reasoner=dict(
+                type='QwenReasoner', pretrained=qwen_dir, dtype='float32', max_new_tokens=10),
             segmenter=dict(type='SAM2Segmenter', pretrained=sam2_dir),
-            reward=dict(type='SegZeroReward', terms=[dict(type='ThinkFormatReward'),
-                                                     dict(type='_LengthReward')]),
+            reward=dict(
+                type='SegZeroReward',
+                terms=[dict(type='ThinkFormatReward'),
+                       dict(type='_LengthReward')]),
             train_cfg=dict(num_generations=4)))
     sample = ReasoningDataSample()
     sample.set_metainfo(
-        dict(ori_shape=(64, 128), canvas=840,
-             queries=[dict(text='the car', class_name='car', type='semantic')],
-             segzero_targets=[dict(box=[10, 10, 100, 100], points=[[20, 20], [50, 50]])]))
-    inputs = dict(canvas=[np.zeros((840, 840, 3), np.uint8)], image=[np.zeros((64, 128, 3), np.uint8)])
+        dict(
+            ori_shape=(64, 128),
+            canvas=840,
+            queries=[dict(text='the car', class_name='car', type='semantic')],
+            segzero_targets=[dict(box=[10, 10, 100, 100], points=[[20, 20], [50, 50]])]))
+    inputs = dict(
+        canvas=[np.zeros((840, 840, 3), np.uint8)], image=[np.zeros((64, 128, 3), np.uint8)])
     torch.manual_seed(0)
     losses = model(inputs, [sample], mode='loss')
     assert float(losses['zero_advantage_groups']) == 0.
-    assert set(losses) >= {'loss_policy', 'loss_kl', 'kl', 'reward', 'reply_length',
-                           'zero_advantage_groups', 'reward_ThinkFormatReward', 'reward__LengthReward'}
+    assert set(losses) >= {
+        'loss_policy', 'loss_kl', 'kl', 'reward', 'reply_length', 'zero_advantage_groups',
+        'reward_ThinkFormatReward', 'reward__LengthReward'
+    }
     assert bool(model.reasoner.reference_synced)  # the first GRPO step took the reference
     (losses['loss_policy'] + losses['loss_kl']).backward()
     grads = [p.grad for p in model.reasoner.trainable_parameters()]

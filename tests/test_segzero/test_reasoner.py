@@ -46,7 +46,7 @@ def test_chat_template_and_prompt_are_qwens(reasoner):
 
 def test_tokenizer_splits_digits_one_by_one_as_qwen2(reasoner):
     tokens = reasoner.tokenizer.tokenize('[10,100,200,210]')
-    assert tokens == ['[', '1', '0', ',', '1', '0', '0', ',', '2', '0', '0', ',', '2', '1', '0', ']']
+    assert tokens == list('[10,100,200,210]')
     reply = reasoner.encode_reply('<think>a</think>')
     assert int(reply[-1]) == reasoner.eos_id
 
@@ -99,14 +99,20 @@ def test_group_shares_one_prefill(reasoner, prompt, monkeypatch):
 
 
 def test_sampled_vision_tokens_are_suppressed(reasoner, prompt):
-    rollout = reasoner.sample(prompt, 8, max_new_tokens=24, generator=torch.Generator().manual_seed(2))
+    rollout = reasoner.sample(
+        prompt, 8, max_new_tokens=24, generator=torch.Generator().manual_seed(2))
     for token in reasoner.suppressed:
         assert not (rollout.ids == token).any()
 
 
 def test_reference_under_lora_is_the_adapter_disabled_model(qwen_dir, prompt):
-    lora = MODELS.build(dict(type='QwenReasoner', pretrained=qwen_dir, dtype='float32',
-                             lora=dict(r=4), max_new_tokens=8))
+    lora = MODELS.build(
+        dict(
+            type='QwenReasoner',
+            pretrained=qwen_dir,
+            dtype='float32',
+            lora=dict(r=4),
+            max_new_tokens=8))
     assert lora.reference_model is None
     trainable = [n for n, p in lora.model.named_parameters() if p.requires_grad]
     assert trainable and all('lora_' in n for n in trainable)

@@ -36,8 +36,8 @@ def dataset(toy_city_root, toy_city_spec):
             data_root=toy_city_root,
             toy_city=toy_city_spec,
             ann_file='instructions/val.jsonl',
-            build_instructions=dict(dataset='cityscapes', split='val', ann_file='splits/val.txt',
-                                    seed=0),
+            build_instructions=dict(
+                dataset='cityscapes', split='val', ann_file='splits/val.txt', seed=0),
             data_prefix=dict(img_path='leftImg8bit/val', seg_map_path='gtFine/val'),
             test_mode=True,
             pipeline=PIPELINE))
@@ -49,8 +49,8 @@ def model(qwen_dir, sam2_dir):
     return MODELS.build(
         dict(
             type='SegZeroSegmentor',
-            reasoner=dict(type='QwenReasoner', pretrained=qwen_dir, dtype='float32',
-                          reference=False),
+            reasoner=dict(
+                type='QwenReasoner', pretrained=qwen_dir, dtype='float32', reference=False),
             segmenter=dict(type='SAM2Segmenter', pretrained=sam2_dir),
             test_cfg=dict(max_new_tokens=8))).eval()
 
@@ -91,9 +91,11 @@ def test_targets_are_computed_once_per_record(dataset, monkeypatch):
 def test_conditional_text_keeps_the_anchor_in_words():
     transform = TRANSFORMS.build(dict(type='SegZeroInputs', canvas=840))
     results = dict(
-        img=np.zeros((8, 16, 3), np.uint8), img_path='x.png',
-        queries=[dict(text=f'Please segment the car left of the bus {ANCHOR_PLACEHOLDER}.',
-                      class_id=13)],
+        img=np.zeros((8, 16, 3), np.uint8),
+        img_path='x.png',
+        queries=[
+            dict(text=f'Please segment the car left of the bus {ANCHOR_PLACEHOLDER}.', class_id=13)
+        ],
         gt_masks=np.zeros((1, 8, 16), np.uint8))
     out = transform(results)
     assert out['queries'][0]['text'] == 'Please segment the car left of the bus.'
@@ -102,8 +104,9 @@ def test_conditional_text_keeps_the_anchor_in_words():
 
 @pytest.mark.parametrize('kind', ['SAM2Segmenter', 'SAMPromptSegmenter'])
 def test_segmenters_give_one_mask_per_prompt_at_original_size(kind, sam2_dir):
-    cfg = dict(type=kind, pretrained=sam2_dir) if kind == 'SAM2Segmenter' else dict(
-        type=kind, tiny=dict(img_size=256))
+    cfg = dict(
+        type=kind, pretrained=sam2_dir) if kind == 'SAM2Segmenter' else dict(
+            type=kind, tiny=dict(img_size=256))
     segmenter = MODELS.build(cfg)
     segmenter.train()
     assert not segmenter.training and not any(p.requires_grad for p in segmenter.parameters())
@@ -137,13 +140,18 @@ def test_predict_maps_the_answer_back_and_unreadable_replies_give_empty_masks(
     h, w = out.ori_shape
     assert out.pred_masks.shape == (n, h, w) and out.pred_masks.dtype == torch.bool
     assert not out.pred_masks[1:].any()
-    assert out.metainfo['pred_boxes'][0] == [round(84 * w / 840), round(84 * h / 840),
-                                             round(420 * w / 840), round(420 * h / 840)]
+    assert out.metainfo['pred_boxes'][0] == [
+        round(84 * w / 840),
+        round(84 * h / 840),
+        round(420 * w / 840),
+        round(420 * h / 840)
+    ]
     assert out.metainfo['pred_boxes'][1] is None and out.metainfo['pred_texts'][1] == \
         'I cannot see it.'
     segmenter = model.segmenter
-    expected = segmenter.segment(segmenter.encode(batch['inputs']['image']), 0,
-                                 out.metainfo['pred_boxes'][0], out.metainfo['pred_points'][0])
+    expected = segmenter.segment(
+        segmenter.encode(batch['inputs']['image']), 0, out.metainfo['pred_boxes'][0],
+        out.metainfo['pred_points'][0])
     assert np.array_equal(out.pred_masks[0].numpy(), expected)
 
 
@@ -158,7 +166,8 @@ def test_metric_reports_box_point_and_parse_accuracy():
         queries=[dict(type='semantic', class_name='car')] * 3,
         pred_boxes=[[2, 2, 9, 9], [0, 0, 5, 5], None],
         pred_points=[[[3, 3], [8, 8]], [[12, 12], [1, 1]], None],
-        segzero_targets=[dict(box_ori=[2, 2, 9, 9]), dict(box_ori=[10, 10, 17, 17]), None])
+        segzero_targets=[dict(box_ori=[2, 2, 9, 9]),
+                         dict(box_ori=[10, 10, 17, 17]), None])
     metric.process(None, [sample])
     out = metric.compute_metrics(metric.results)
     # two queries have a target: the first right on box and points, the second on neither

@@ -28,8 +28,8 @@ from .reasoning import PackReasoningInputs, chw
 
 def words_only(text: str) -> str:
     """An instruction without the anchor placeholder (the anchor stays named in words)."""
-    return ' '.join(text.replace(ANCHOR_PLACEHOLDER, ' ').split()).replace(' ?', '?').replace(
-        ' .', '.')
+    return ' '.join(text.replace(ANCHOR_PLACEHOLDER, ' ').split()).replace(' ?',
+                                                                           '?').replace(' .', '.')
 
 
 @TRANSFORMS.register_module()

@@ -118,8 +118,7 @@ class QwenReasoner(nn.Module):
         if lora is not None:
             from peft import LoraConfig, inject_adapter_in_model
             self.model.requires_grad_(False)
-            targets = '|'.join(lora.get('target_modules', ('q_proj', 'k_proj', 'v_proj',
-                                                           'o_proj')))
+            targets = '|'.join(lora.get('target_modules', ('q_proj', 'k_proj', 'v_proj', 'o_proj')))
             inject_adapter_in_model(
                 LoraConfig(
                     r=lora.get('r', 8),
@@ -283,8 +282,8 @@ class QwenReasoner(nn.Module):
         ended = torch.cumsum((ids == self.eos_id).long(), 1)
         # a token belongs to the reply up to and including the first end token
         mask = ((ended == 0) | ((ended == 1) & (ids == self.eos_id))).long()
-        texts = self.tokenizer.batch_decode(ids * mask + self.pad_id * (1 - mask),
-                                            skip_special_tokens=True)
+        texts = self.tokenizer.batch_decode(
+            ids * mask + self.pad_id * (1 - mask), skip_special_tokens=True)
         return Rollout(ids, mask, torch.stack(logprobs, 1) * mask, texts)
 
     def train(self, mode: bool = True) -> 'QwenReasoner':

@@ -50,8 +50,9 @@ class GRPOLoss:
         """Losses of groups ``(logp, old_logp, ref_logp, advantages, mask)``.
 
         Args:
-            parts: Per prompt: (G, L) policy log p (with grad), (G, L) sampling log p,
-                (G, L) reference log p, (G,) advantages, (G, L) reply mask.
+            parts (Sequence[Tuple[torch.Tensor, ...]]): Per prompt: (G, L) policy log p (with
+                grad), (G, L) sampling log p, (G, L) reference log p, (G,) advantages, (G, L)
+                reply mask.
 
         Returns:
             dict: ``loss_policy``, ``loss_kl`` (weighted) and ``kl`` (unweighted, for logs).

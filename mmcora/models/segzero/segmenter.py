@@ -136,6 +136,7 @@ class SAMPromptSegmenter(FrozenSegmenter):
                  multimask_output: bool = True) -> None:
         super().__init__()
         from segment_anything import SamPredictor
+
         from ..sam.sam_wrapper import SAMWrapper, load_sam_state_dict
         self.sam = SAMWrapper._build_sam(model_type, tiny)
         if checkpoint is not None:
@@ -150,8 +151,8 @@ class SAMPromptSegmenter(FrozenSegmenter):
         encoded = []
         for img in images:
             self.predictor.set_image(np.ascontiguousarray(img), image_format='RGB')
-            encoded.append((self.predictor.features, self.predictor.input_size,
-                            self.predictor.original_size))
+            encoded.append(
+                (self.predictor.features, self.predictor.input_size, self.predictor.original_size))
         self.predictor.reset_image()
         return encoded
 

@@ -179,5 +179,4 @@ def ensure_tiny_qwen(path: str, **spec: int) -> str:
         FileExistsError: ``path`` holds something else (another spec, or not a tiny model).
     """
     return ensure_tiny_checkpoint(path, MANIFEST, tiny_qwen_spec(**spec),
-                                  lambda folder: write_tiny_qwen(folder, **spec),
-                                  'tiny Qwen2.5-VL')
+                                  lambda folder: write_tiny_qwen(folder, **spec), 'tiny Qwen2.5-VL')

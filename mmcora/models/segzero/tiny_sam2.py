@@ -49,8 +49,10 @@ def tiny_sam2_spec(**spec) -> Dict:
     full = {**DEFAULT_SPEC, **spec}
     return dict(
         format_version=FORMAT_VERSION,
-        **{k: list(v) if isinstance(v, (tuple, list)) else v
-           for k, v in full.items()})
+        **{
+            k: list(v) if isinstance(v, (tuple, list)) else v
+            for k, v in full.items()
+        })
 
 
 def write_tiny_sam2(path: str, **spec) -> None:
@@ -71,7 +73,7 @@ def ensure_tiny_sam2(path: str, **spec) -> str:
 
     Args:
         path (str): Where the directory goes.
-        **spec: Overrides of :data:`DEFAULT_SPEC`.
+        **spec (dict): Overrides of :data:`DEFAULT_SPEC`.
 
     Returns:
         str: ``path``.
