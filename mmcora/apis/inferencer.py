@@ -19,23 +19,26 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
-from mmseg.registry import MODELS
+from mmseg.registry import MODELS, TRANSFORMS
 
-from ..datasets.transforms import queries_of
+from ..datasets.transforms import PackReasoningInputs, queries_of
 from ..instructions.vocabulary import ANCHOR_PLACEHOLDER
 from ..visualization import draw_reasoning_masks
 
 ImageType = Union[str, np.ndarray]
 # Steps of a test pipeline that read files: the inferencer is given the image (and no labels).
 LOADING_STEPS = ('LoadImageFromFile', 'LoadReasoningAnnotations', 'LoadAnnotations')
+# A Seg-Zero prediction's metainfo -> the result's keys.
+POSITIONAL_FIELDS = dict(pred_reasoning='reasoning', pred_boxes='boxes', pred_points='points')
 
 
 def inference_pipeline(cfg: Config, model: torch.nn.Module) -> List[dict]:
     """The config's test pipeline without its loading steps, checked against the model.
 
     Args:
-        cfg (Config): A CORA config with ``test_dataloader.dataset.pipeline``.
-        model (torch.nn.Module): The built segmentor (``sam.img_size``, ``mllm.image_size``).
+        cfg (Config): A CORA or Seg-Zero config with ``test_dataloader.dataset.pipeline``.
+        model (torch.nn.Module): The built segmentor (CORA's ``sam.img_size`` and
+            ``mllm.image_size`` are checked against the pipeline's resizes).
 
     Returns:
         list[dict]: The transforms' configs, from the first after loading to the packer.
@@ -43,7 +46,7 @@ def inference_pipeline(cfg: Config, model: torch.nn.Module) -> List[dict]:
     Raises:
         KeyError: The config has no test pipeline.
         ValueError: The pipeline resizes to other sizes than the model's encoders take, or
-            does not end with ``PackReasoningInputs`` (the key is named).
+            does not end with ``PackReasoningInputs`` or a subclass (``PackSegZeroInputs``).
     """
     try:
         steps = cfg.test_dataloader.dataset.pipeline
@@ -51,17 +54,19 @@ def inference_pipeline(cfg: Config, model: torch.nn.Module) -> List[dict]:
         raise KeyError('the config has no test_dataloader.dataset.pipeline: the inferencer '
                        'takes its preprocessing from it') from None
     steps = [dict(step) for step in steps if step['type'] not in LOADING_STEPS]
-    expected = dict(
-        SAMResize=('sam.img_size', model.sam.img_size),
-        CLIPInputs=('mllm.image_size', model.mllm.image_size))
+    expected = dict(SAMResize=('sam', 'img_size'), CLIPInputs=('mllm', 'image_size'))
     for step in steps:
-        if step['type'] in expected and step.get('size') != expected[step['type']][1]:
-            key, size = expected[step['type']]
+        if step['type'] not in expected:
+            continue
+        part, attr = expected[step['type']]
+        size = getattr(getattr(model, part, None), attr, None)
+        if step.get('size') != size:
             raise ValueError(f'test_dataloader.dataset.pipeline: {step["type"]} resizes to '
-                             f'{step.get("size")} px but the model\'s {key} is {size}')
-    if not steps or steps[-1]['type'] != 'PackReasoningInputs':
-        raise ValueError('test_dataloader.dataset.pipeline must end with PackReasoningInputs, '
-                         f'got {[step["type"] for step in steps]}')
+                             f'{step.get("size")} px but the model\'s {part}.{attr} is {size}')
+    packer = TRANSFORMS.get(steps[-1]['type']) if steps else None
+    if not (isinstance(packer, type) and issubclass(packer, PackReasoningInputs)):
+        raise ValueError('test_dataloader.dataset.pipeline must end with PackReasoningInputs '
+                         f'(or a subclass), got {[step["type"] for step in steps]}')
     return steps
 
 
@@ -70,12 +75,13 @@ class ReasoningSegInferencer:
 
     Args:
         model (str | Config | torch.nn.Module): Config file, ``Config`` or a built
-            ``CORASegmentor`` (then ``cfg`` gives its test pipeline).
+            ``CORASegmentor`` or ``SegZeroSegmentor`` (then ``cfg`` gives its test
+            pipeline).
         checkpoint (str, optional): Checkpoint to load into a model built from a config.
         device (str, optional): Torch device; None keeps a given model where it is (and
             builds on the CPU).
         mode (str, optional): ``'teacher_forcing'`` or ``'generate'``; None uses the
-            model's ``test_cfg``.
+            model's ``test_cfg`` (Seg-Zero always generates).
         cfg (str | Config, optional): The config of a built ``model``, for its test pipeline.
 
     Example:
@@ -190,12 +196,16 @@ class ReasoningSegInferencer:
 
         Returns:
             dict: ``masks`` (N, H, W) bool, ``texts`` (the model's answers), ``visualization``
-            (RGB overlay with the queries) when ``draw``. No queries give N = 0.
+            (RGB overlay with the queries) when ``draw``. No queries give N = 0. A Seg-Zero
+            model adds ``reasoning`` (the ``<think>`` texts), ``boxes`` (x1, y1, x2, y2) and
+            ``points`` (two (x, y)), in image pixels, None where the reply was unreadable;
+            its overlay draws them.
 
         Raises:
             RuntimeError: No image is set.
             ValueError: A query names ``<anchor>`` but has no anchor mask, or has an anchor
-                mask but no ``<anchor>`` (the query is named); an anchor of another size.
+                mask but no ``<anchor>`` (the query is named); an anchor of another size;
+                any anchor for a model without anchor input (Seg-Zero: name it in words).
         """
         if not self.is_image_set:
             raise RuntimeError('no image is set: call set_image(image) before predict(...)')
@@ -205,6 +215,12 @@ class ReasoningSegInferencer:
         if len(anchors) != len(texts):
             raise ValueError(f'{len(texts)} queries but {len(anchors)} anchors')
         for i, (text, anchor) in enumerate(zip(texts, anchors)):
+            if not getattr(self.model, 'takes_anchor_masks', True) and (anchor is not None or
+                                                                        ANCHOR_PLACEHOLDER in text):
+                raise ValueError(
+                    f'query {i} ({text[:60]!r}): {type(self.model).__name__} takes no anchor '
+                    f'masks; name the anchor in words ("the car left of the bus") without '
+                    f'{ANCHOR_PLACEHOLDER} or anchors=')
             if (ANCHOR_PLACEHOLDER in text) != (anchor is not None):
                 raise ValueError(f'query {i} ({text[:60]!r}) ' + (
                     f'names {ANCHOR_PLACEHOLDER} but no anchor mask was given: pass '
@@ -220,11 +236,21 @@ class ReasoningSegInferencer:
                 sample = self.model.predict_with_features(
                     *self._features, [sample], mode=self.mode)[0]
             result = dict(masks=sample.pred_masks.cpu().numpy(), texts=sample.pred_texts)
+            for key, name in POSITIONAL_FIELDS.items():
+                if key in sample.metainfo:
+                    result[name] = sample.metainfo[key]
         if draw:
+            positional = 'boxes' in result
             result['visualization'] = (
                 draw_reasoning_masks(
-                    img[..., ::-1], result['masks'], texts, replies=result['texts'])
-                if texts else np.ascontiguousarray(img[..., ::-1]))
+                    img[..., ::-1],
+                    result['masks'],
+                    texts,
+                    # Seg-Zero's replies are whole reasoning chains: the overlay shows the
+                    # box and points instead.
+                    replies=None if positional else result['texts'],
+                    boxes=result.get('boxes'),
+                    points=result.get('points')) if texts else np.ascontiguousarray(img[..., ::-1]))
         return result
 
     def __call__(self,

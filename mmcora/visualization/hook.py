@@ -39,11 +39,14 @@ class ReasoningVisualizationHook(Hook):
                 continue
             image = mmcv.imread(sample.img_path, channel_order='rgb')
             texts = [q['text'] for q in sample.queries]
+            boxes = sample.metainfo.get('pred_boxes')  # Seg-Zero: box and points, no reply
             drawn = draw_reasoning_masks(
                 image,
                 sample.pred_masks.cpu().numpy(),
                 texts,
-                replies=sample.metainfo.get('pred_texts'))
+                replies=None if boxes is not None else sample.metainfo.get('pred_texts'),
+                boxes=boxes,
+                points=sample.metainfo.get('pred_points'))
             name = f'{prefix}_{osp.basename(sample.img_path)}'
             if self.show:
                 visualizer.show(drawn, win_name=name, wait_time=self.wait_time)

@@ -59,6 +59,9 @@ class SegZeroSegmentor(BaseModel):
           reasoner.sample (greedy) -> parse_reply -> CanvasTransform -> segmenter.segment
           -> pred_masks (N, H, W), pred_texts, pred_boxes, pred_points
 
+    Seg-Zero has no anchor input (``takes_anchor_masks`` False): a conditional instruction
+    names its anchor in words.
+
     Args:
         reasoner (ConfigType): ``QwenReasoner`` config.
         segmenter (ConfigType): ``SAM2Segmenter`` or ``SAMPromptSegmenter`` config.
@@ -69,6 +72,8 @@ class SegZeroSegmentor(BaseModel):
         test_cfg (OptConfigType): ``max_new_tokens`` of greedy decoding (Seg-Zero: 1024).
         data_preprocessor (OptConfigType): ``SegZeroDataPreProcessor`` config.
     """
+
+    takes_anchor_masks = False
 
     def __init__(self,
                  reasoner: ConfigType,
@@ -194,25 +199,44 @@ class SegZeroSegmentor(BaseModel):
             losses[f'reward_{name}'] = torch.tensor(float(np.mean(value)), device=device)
         return losses
 
+    def extract_feat(self, inputs: Dict[str, list]) -> Tuple[list, list]:
+        """Encode each image once: the segmenter's embeddings and the reasoner's canvases
+        (the inferencer keeps both for any number of queries)."""
+        return self.segmenter.encode(inputs['image']), list(inputs['canvas'])
+
     @torch.no_grad()
     def predict(self, inputs: Dict[str, list], data_samples: SampleList) -> SampleList:
         """Fill ``pred_masks`` (N, H, W) bool and the metainfo ``pred_texts`` (replies),
-        ``pred_boxes`` and ``pred_points`` (original pixels; None where unreadable).
+        ``pred_reasoning`` (the ``<think>`` texts), ``pred_boxes`` and ``pred_points``
+        (original pixels; None where unreadable).
 
         A reply without a readable box gives an empty mask (the metric counts the miss).
         """
-        encoded = self.segmenter.encode(inputs['image'])
+        return self.predict_with_features(*self.extract_feat(inputs), data_samples)
+
+    @torch.no_grad()
+    def predict_with_features(self,
+                              encoded: list,
+                              canvases: list,
+                              data_samples: SampleList,
+                              mode: Optional[str] = None) -> SampleList:
+        """:meth:`predict` on already encoded images; ``mode`` None or 'generate' (Seg-Zero
+        always decodes its reply)."""
+        if mode not in (None, 'generate'):
+            raise ValueError(f"Seg-Zero decodes its replies: mode must be None or 'generate', "
+                             f'got {mode!r}')
         by_sample: Dict[int, list] = {b: [] for b in range(len(data_samples))}
-        for b, i, prompt, _ in self.prompts(inputs, data_samples, need_target=False):
+        for b, i, prompt, _ in self.prompts(dict(canvas=canvases), data_samples, False):
             reply = self.reasoner.sample(
                 prompt, 1, self.test_cfg['max_new_tokens'], greedy=True).texts[0]
             by_sample[b].append(reply)
         for b, sample in enumerate(data_samples):
             h, w = sample.ori_shape
             frame = CanvasTransform(h, w, sample.metainfo.get('canvas', 840))
-            masks, boxes, points = [], [], []
+            masks, boxes, points, thoughts = [], [], [], []
             for reply in by_sample[b]:
                 parsed = parse_reply(reply, frame.canvas)
+                thoughts.append(parsed.think)
                 if not parsed.ok:
                     masks.append(np.zeros((h, w), bool))
                     boxes.append(None)
@@ -225,5 +249,10 @@ class SegZeroSegmentor(BaseModel):
                 points.append([list(p) for p in pts])
             sample.pred_masks = torch.from_numpy(np.stack(masks)) if masks else torch.zeros(
                 (0, h, w), dtype=torch.bool)
-            sample.set_metainfo(dict(pred_texts=by_sample[b], pred_boxes=boxes, pred_points=points))
+            sample.set_metainfo(
+                dict(
+                    pred_texts=by_sample[b],
+                    pred_reasoning=thoughts,
+                    pred_boxes=boxes,
+                    pred_points=points))
         return data_samples
