@@ -8,19 +8,19 @@ from mmengine.config import Config
 
 from ..conftest import REPO
 
-CONFIG = osp.join(REPO, 'configs', 'segzero', 'segzero_tiny_sft-300-grpo-200_toy-city-1-30.py')
+CONFIG = osp.join(REPO, 'configs', 'segzero', 'segzero_tiny_sft-600-grpo-100_toy-city-1-30.py')
 # A reply in canvas pixels (840 x 840): the box's right half of the canvas, two points in it.
 REPLY = ('<think>The car is on the right.</think><answer>{"bbox": [420,210,840,630], '
          '"points_1": [500,400], "points_2": [700,420]}</answer>')
 
 
 @pytest.fixture(scope='module')
-def segzero(qwen_dir, sam2_dir):
+def segzero(qwen_dir):
     from mmcora.apis import ReasoningSegInferencer
     torch.set_num_threads(1)
     cfg = Config.fromfile(CONFIG)
     cfg.model.reasoner.update(pretrained=qwen_dir, tiny=None, max_new_tokens=8)
-    cfg.model.segmenter.update(pretrained=sam2_dir, tiny=None)
+    cfg.model.segmenter.toy_pretrain = None  # plumbing: random weights, no foundation cache
     cfg.model.test_cfg = dict(max_new_tokens=8)
     return ReasoningSegInferencer(cfg)
 

@@ -126,6 +126,11 @@ class SAMPromptSegmenter(FrozenSegmenter):
         model_type (str): 'vit_h', 'vit_l' or 'vit_b' (ignored with ``tiny``).
         checkpoint (str, optional): A segment-anything ``.pth`` state dict.
         tiny (dict, optional): A tiny SAM (keys of ``SAMWrapper``'s ``TINY_DEFAULTS``).
+        toy_pretrain (dict, optional): Load the toy foundation SAM of the ``tiny``
+            architecture (``SAMRecipe`` overrides, ``dict()`` for the default recipe):
+            promptable segmentation from box and point prompts, pretrained on the toy
+            foundation corpus on first use and cached by recipe, as CORA's toy SAM is. Only
+            with ``tiny`` and without ``checkpoint``.
         multimask_output (bool): Best of three masks by predicted IoU.
     """
 
@@ -133,11 +138,18 @@ class SAMPromptSegmenter(FrozenSegmenter):
                  model_type: str = 'vit_h',
                  checkpoint: Optional[str] = None,
                  tiny: Optional[dict] = None,
+                 toy_pretrain: Optional[dict] = None,
                  multimask_output: bool = True) -> None:
         super().__init__()
         from segment_anything import SamPredictor
 
-        from ..sam.sam_wrapper import SAMWrapper, load_sam_state_dict
+        from ..sam.sam_wrapper import TINY_DEFAULTS, SAMWrapper, load_sam_state_dict
+        if toy_pretrain is not None:
+            if tiny is None or checkpoint is not None:
+                raise ValueError('SAMPromptSegmenter: toy_pretrain makes the checkpoint of a '
+                                 'tiny SAM; give it with tiny=dict(...) and without checkpoint')
+            from ..foundation import ensure_toy_sam
+            checkpoint = main_process_first(ensure_toy_sam, {**TINY_DEFAULTS, **tiny}, toy_pretrain)
         self.sam = SAMWrapper._build_sam(model_type, tiny)
         if checkpoint is not None:
             self.sam.load_state_dict(load_sam_state_dict(checkpoint), strict=True)
