@@ -55,3 +55,22 @@ def test_a_finished_run_is_kept_and_only_at_max_iters(tmp_path):
     assert sweep.train(config, 0, str(tmp_path), [], False, 2000).endswith('finished earlier, kept')
     assert sweep.max_iters(config, []) == 2000
     assert sweep.max_iters(config, ['train_cfg.max_iters=4']) == 4
+
+
+def test_segzero_runs_report_every_validation(tmp_path):
+    run = tmp_path / '20261203_000000' / 'vis_data'
+    run.mkdir(parents=True)
+    lines = [
+        dict(loss=1.0, step=600), {
+            'segzero/cIoU': 10.0,
+            'segzero/parse_rate': 70.0,
+            'step': 600
+        }, {
+            'segzero/cIoU': 12.0,
+            'segzero/parse_rate': 75.0,
+            'step': 700
+        }
+    ]
+    (run / 'scalars.json').write_text('\n'.join(json.dumps(x) for x in lines))
+    assert sorted(sweep.all_metrics(str(tmp_path))) == [600, 700]
+    assert sweep.final_metrics(str(tmp_path))['segzero/cIoU'] == 12.0

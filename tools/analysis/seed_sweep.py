@@ -2,7 +2,7 @@
 
     python tools/analysis/seed_sweep.py CONFIG [CONFIG ...] --seeds 0 1 2 [--parallel 2]
         [--work-dir work_dirs/sweep] [--keys mIoU reason/cIoU ...] [--cfg-options k=v ...]
-        [--per-class] [--out sweep.json]
+        [--per-class] [--every-val] [--out sweep.json]
 
 Each (config, seed) trains with ``tools/train.py --cfg-options randomness.seed=SEED`` into
 ``<work-dir>/<config>/seed<SEED>``; a run whose work directory already holds its validation
@@ -11,7 +11,9 @@ interrupted after a checkpoint continues with ``--resume``. Runs in parallel get
 each (``OMP_NUM_THREADS=1``), which on small models is also the fastest setting per run. The
 final validation is the last line with a metric in the run's ``vis_data/scalars.json``;
 ``--per-class`` also reads the last per-class table of the run's log (mmseg's ``IoUMetric``
-and mmcora's ``ReasoningIoUMetric`` both print one).
+and mmcora's ``ReasoningIoUMetric`` both print one). ``--every-val`` reports every
+validation step, not only the last (a staged run validated at each stage's end: Seg-Zero's
+toy before and after GRPO).
 """
 import argparse
 import glob
@@ -28,17 +30,26 @@ import numpy as np
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_KEYS = ('mIoU', 'aAcc', 'reason/cIoU', 'reason/gIoU', 'reason/cIoU/semantic',
-                'reason/cIoU/attribute', 'reason/cIoU/conditional')
+                'reason/cIoU/attribute', 'reason/cIoU/conditional', 'segzero/cIoU', 'segzero/gIoU',
+                'segzero/parse_rate', 'segzero/box_acc', 'segzero/point_acc')
+# The key that marks a validation entry, per metric (CORA, Seg-Zero, mmseg's IoUMetric).
+MARKERS = ('reason/cIoU', 'segzero/cIoU', 'mIoU')
+
+
+def all_metrics(work_dir: str) -> Dict[int, Dict[str, float]]:
+    """Step -> validation entry of a run (empty if it has none yet)."""
+    from mmcora.evaluation.stage_report import val_entries
+    for key in MARKERS:
+        entries = val_entries(work_dir, key)
+        if entries:
+            return entries
+    return {}
 
 
 def final_metrics(work_dir: str) -> Optional[Dict[str, float]]:
     """The last validation entry of a run (None if it has none yet)."""
-    from mmcora.evaluation.stage_report import val_entries
-    for key in ('reason/cIoU', 'mIoU'):
-        entries = val_entries(work_dir, key)
-        if entries:
-            return entries[max(entries)]
-    return None
+    entries = all_metrics(work_dir)
+    return entries[max(entries)] if entries else None
 
 
 def per_class_table(work_dir: str) -> Dict[str, float]:
@@ -100,6 +111,7 @@ def main() -> None:
     parser.add_argument('--work-dir', default='work_dirs/sweep')
     parser.add_argument('--keys', nargs='+', default=list(DEFAULT_KEYS))
     parser.add_argument('--per-class', action='store_true')
+    parser.add_argument('--every-val', action='store_true', help='every validation step')
     parser.add_argument('--cfg-options', nargs='+', default=[])
     parser.add_argument('--out', help='write every run\'s metrics as JSON')
     args = parser.parse_args()
@@ -120,9 +132,16 @@ def main() -> None:
         classes = [per_class_table(w) for c, _, w in runs if c == cfg] if args.per_class else []
         report[name] = dict(seeds=args.seeds, metrics=metrics, per_class=classes)
         print(f'\n{name} (seeds {args.seeds})')
-        for key in args.keys:
-            if all(key in m for m in metrics):
-                print(f'  {key:28s} {summarise([m[key] for m in metrics])}')
+        history = [all_metrics(w) for c, _, w in runs if c == cfg]
+        steps = sorted(set.intersection(*(set(h) for h in history))) if args.every_val else []
+        if steps:
+            report[name]['every_val'] = {step: [h[step] for h in history] for step in steps}
+        for step, entries in [(s, [h[s] for h in history]) for s in steps] or [(None, metrics)]:
+            if step is not None:
+                print(f' val at step {step}')
+            for key in args.keys:
+                if all(key in m for m in entries):
+                    print(f'  {key:28s} {summarise([m[key] for m in entries])}')
         for class_name in (classes[0] if classes else {}):
             values = [c.get(class_name, float('nan')) for c in classes]
             print(f'  {class_name:28s} {summarise(values)}')
