@@ -11,6 +11,11 @@ target (the box of its mask and two inscribed-circle points, in canvas pixels) i
 once per record and kept (:class:`SegZeroInputs`' cache). CORA's conditional instructions mark
 their anchor with a placeholder for the anchor encoder; Seg-Zero has no anchor input, so the
 placeholder is removed and the anchor is named in words only ("the car left of the bus").
+
+On pseudo-labeled images (``SemiReasoningDataset`` -> ``LoadPseudoLabel`` ->
+``SamplePseudoQueries``) the target comes from the teacher's pseudo-mask, and with a
+confidence map it carries ``reliability``: the teacher's mean confidence over the
+pseudo-mask's pixels, which weighs the query's GRPO group (``SegZeroSegmentor.loss_grpo``).
 """
 from collections import OrderedDict
 from typing import Hashable, Optional
@@ -39,7 +44,9 @@ class SegZeroInputs(BaseTransform):
     Adds ``canvas_img`` (S, S, 3) RGB uint8, ``rgb_img`` (H, W, 3) RGB uint8 and
     ``segzero_targets``: per query ``dict(box, points)`` in canvas pixels (and ``box_ori``,
     ``points_ori`` in original pixels), or None when the query's mask is empty (nothing to
-    point at). Query texts lose the anchor placeholder.
+    point at). Query texts lose the anchor placeholder. With a teacher's confidence map
+    (``pseudo_confidence``, from ``LoadPseudoLabel``) a target also has ``reliability``, the
+    mean confidence over its mask's pixels in [0, 1].
 
     Args:
         canvas (int): Side of the reasoner's square (Seg-Zero: 840).
@@ -65,9 +72,12 @@ class SegZeroInputs(BaseTransform):
             if 'gt_masks' not in results:
                 targets.append(None)
                 continue
+            confidence = results.get('pseudo_confidence')
             key = self._key(results, query)
+            if confidence is not None:
+                key = None  # a pseudo-label changes with the teacher: not cached
             if key is None or key not in self._cache:
-                value = self._target(results['gt_masks'][i] == 1, frame)
+                value = self._target(results['gt_masks'][i] == 1, frame, confidence)
                 if key is not None:
                     self._remember(key, value)
             else:
@@ -94,16 +104,21 @@ class SegZeroInputs(BaseTransform):
             self._cache.popitem(last=False)
 
     @staticmethod
-    def _target(mask: np.ndarray, frame: CanvasTransform) -> Optional[dict]:
+    def _target(mask: np.ndarray,
+                frame: CanvasTransform,
+                confidence: Optional[np.ndarray] = None) -> Optional[dict]:
         if not mask.any():
             return None
         target = target_from_mask(mask)
         canvas = target.to_canvas(frame)
-        return dict(
+        value = dict(
             box=list(canvas.box),
             points=[list(p) for p in canvas.points],
             box_ori=list(target.box),
             points_ori=[list(p) for p in target.points])
+        if confidence is not None:
+            value['reliability'] = float(confidence[mask].mean())
+        return value
 
 
 @TRANSFORMS.register_module()

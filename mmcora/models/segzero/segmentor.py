@@ -48,7 +48,8 @@ class SegZeroSegmentor(BaseModel):
           loss_grpo (train_cfg.mode='grpo')
             reasoner.sample ------------------> G replies per prompt, one prefill each
             score ----------------------------> rewards (G,) and per-term values
-            group_advantages -----------------> (r - mean) / (std + 1e-6) within the group
+            group_advantages -----------------> (r - mean) / (std + 1e-6) within the group,
+                                                times the target's reliability (pseudo-labels)
             reasoner.completion_logprobs -----> policy (grad) and reference log p
             GRPOLoss -------------------------> clipped policy loss + kl_coef * k3 KL
           loss_sft (train_cfg.mode='sft')      # the toy's warm start on the answer format
@@ -171,11 +172,18 @@ class SegZeroSegmentor(BaseModel):
         return dict(loss_sft=total / count)
 
     def loss_grpo(self, items) -> dict:
-        """Sample G replies per prompt, score, normalise in the group, clipped loss + KL."""
+        """Sample G replies per prompt, score, normalise in the group, clipped loss + KL.
+
+        A target from a teacher's pseudo-label carries ``reliability`` in [0, 1] (its mean
+        confidence, :class:`SegZeroInputs`); the group's advantages are multiplied by it, so an
+        unreliable pseudo-target moves the policy less. (Weighting the rewards instead would do
+        nothing: the group normalisation divides any common factor out.) Labeled targets
+        weigh 1.
+        """
         cfg = self.train_cfg
         g = cfg['num_generations']
         self.reasoner.sync_reference()  # the policy GRPO starts from, on its first step
-        parts, rewards, terms, lengths, flat = [], [], {}, [], []
+        parts, rewards, terms, lengths, flat, weights = [], [], {}, [], [], []
         for _, _, prompt, target in items:
             rollout = self.reasoner.sample(prompt, g, cfg['max_new_tokens'])
             totals, values = self.score(rollout.texts, target)
@@ -188,13 +196,17 @@ class SegZeroSegmentor(BaseModel):
             logp = self.reasoner.completion_logprobs(prompt, rollout.ids)
             with torch.no_grad(), self.reasoner.reference() as reference:
                 ref = self.reasoner.completion_logprobs(prompt, rollout.ids, model=reference)
-            parts.append((logp, rollout.logprobs, ref, group_advantages(reward), rollout.mask))
+            weight = float(target.get('reliability', 1.0))
+            weights.append(weight)
+            parts.append(
+                (logp, rollout.logprobs, ref, group_advantages(reward) * weight, rollout.mask))
         losses = self.grpo_loss(parts)
         device = losses['loss_policy'].device
         losses.update(
             reward=torch.cat(rewards).mean(),
             reply_length=torch.cat(lengths).mean(),
-            zero_advantage_groups=torch.tensor(float(np.mean(flat)), device=device))
+            zero_advantage_groups=torch.tensor(float(np.mean(flat)), device=device),
+            reliability=torch.tensor(float(np.mean(weights)), device=device))
         for name, value in terms.items():
             losses[f'reward_{name}'] = torch.tensor(float(np.mean(value)), device=device)
         return losses
