@@ -126,8 +126,8 @@ def test_toy_llava_options_are_checked(tmp_path, kwargs, message):
 @pytest.mark.parametrize(
     'kwargs, message', [
         (dict(toy_pretrain=dict()), 'toy_pretrain makes the checkpoint of a tiny SAM'),
-        (dict(tiny=dict(img_size=256, patch_size=8), toy_pretrain=dict(stepz=10)),
-         r"unknown toy_pretrain keys \['stepz'\]"),
+        (dict(tiny=dict(img_size=256, patch_size=8),
+              toy_pretrain=dict(stepz=10)), r"unknown toy_pretrain keys \['stepz'\]"),
     ],
     ids=['toy SAM without tiny', 'misspelled toy SAM key'])
 def test_segzero_toy_sam_options_are_checked(kwargs, message):
