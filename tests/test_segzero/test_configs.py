@@ -61,7 +61,7 @@ def toy_dataset(cfg, split, root, spec):
 
 def test_every_config_is_listed():
     names = {osp.basename(c) for c in CONFIGS}
-    assert 'segzero_tiny_sft-600-grpo-100_toy-city-1-30.py' in names and len(names) == 4
+    assert 'segzero_tiny_sft-600-grpo-100_toy-city-1-30.py' in names and len(names) == 5
 
 
 @pytest.mark.parametrize('config', CONFIGS, ids=[osp.basename(c) for c in CONFIGS])

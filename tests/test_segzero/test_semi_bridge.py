@@ -1,16 +1,22 @@
 """Seg-Zero on pseudo-labeled images: targets from the teacher's pseudo-masks, each weighted
 by the teacher's confidence over it (reliability), which scales its GRPO group."""
+import itertools
 import os.path as osp
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
-from mmseg.registry import MODELS
+from mmseg.registry import DATA_SAMPLERS, DATASETS, MODELS
 
 from mmcora.datasets import SemiReasoningDataset, read_name_list
+from mmcora.engine.stages import resolve_refs
+from ..conftest import REPO
 from ..test_datasets.test_semi_reasoning import write_pseudo
+from .test_configs import shrink
 from .test_grpo import _LengthReward  # noqa: F401  registers the test reward
 
 PIPELINE = [
@@ -90,3 +96,40 @@ def test_reliability_scales_the_groups_policy_loss(qwen_dir, sam2_dir):
     assert float(half['loss_policy']) == pytest.approx(0.5 * float(labeled['loss_policy']))
     assert float(none['loss_policy']) == 0.
     assert float(half['loss_kl']) == pytest.approx(float(labeled['loss_kl']))  # KL unweighted
+
+
+SEMI_CONFIG = osp.join(REPO, 'configs', 'segzero',
+                       'segzero_tiny_sft-600-grpo-100_toy-city-1-30_semi.py')
+
+
+def test_semi_config_mixes_labeled_and_pseudo_prompts(toy_city_root, toy_city_spec, pseudo_dir,
+                                                      qwen_dir, sam2_dir):
+    """The semi config's GRPO stage: each batch is one labeled image (2 queries) and two
+    pseudo-labeled ones (1 query each, with reliability); the warm start keeps the labeled
+    data. One GRPO step on such a batch logs the mean reliability of its 4 prompts."""
+    cfg = Config.fromfile(SEMI_CONFIG)
+    sft, grpo = cfg.train_cfg.stages
+    assert (sft.name, grpo.name, grpo.dataloader) == ('sft', 'grpo', 'grpo_dataloader')
+    assert sft.get('dataloader') is None  # the warm start: the toy config's labeled data
+    cfg.labeled_segzero.update(data_root=toy_city_root, toy_city=toy_city_spec)
+    cfg.pseudo_labeled.update(
+        data_root=toy_city_root, toy_city=toy_city_spec, pseudo_dir=pseudo_dir)
+    loader = resolve_refs(grpo.dataloader, cfg, 'train_cfg.stages[1].dataloader')
+    dataset = DATASETS.build(loader['dataset'])
+    sampler = DATA_SAMPLERS.build(dict(loader['sampler'], dataset=dataset, seed=0))
+    np.random.seed(0)
+    batch = [dataset[i] for i in itertools.islice(iter(sampler), loader['batch_size'])]
+    kinds = [[q['type'] for q in item['data_samples'].queries] for item in batch]
+    assert sum(k == ['pseudo'] for k in kinds) == 2 and sum(len(k) for k in kinds) == 4
+    weights = [
+        t.get('reliability', 1.0) for item in batch
+        for t in item['data_samples'].metainfo['segzero_targets']
+    ]
+    assert all(0.5 <= w <= 1.0 for w in weights) and min(weights) < 1.0
+
+    model = MODELS.build(shrink(cfg.model, qwen_dir, sam2_dir))
+    model.enter_stage('grpo')
+    torch.manual_seed(0)
+    losses = model(**model.data_preprocessor(pseudo_collate(batch), True), mode='loss')
+    assert float(losses['reliability']) == pytest.approx(np.mean(weights), abs=1e-6)
+    assert torch.isfinite(sum(v for k, v in losses.items() if 'loss' in k))
