@@ -134,3 +134,38 @@ def test_segzero_toy_sam_options_are_checked(kwargs, message):
     from mmcora.models.segzero import SAMPromptSegmenter
     with pytest.raises(ValueError, match=message):
         SAMPromptSegmenter(**kwargs)
+
+
+def test_segzero_semi_missing_pseudo_label_stops_before_the_warm_start(
+        toy_city_root, toy_city_spec, qwen_dir, sam2_dir, tmp_path):
+    """Seg-Zero's semi config: a pseudo-label missing from the GRPO stage's data stops the run
+    before iteration 1 (not 600 warm-start steps later), naming the list line and the file."""
+    import glob
+    import os.path as osp
+
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    from mmcora.datasets import read_name_list
+    from .conftest import REPO
+    from .test_datasets.test_semi_reasoning import write_pseudo
+    from .test_segzero.test_configs import shrink
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs', 'segzero', 'segzero_tiny_sft-600-grpo-100_toy-city-1-30_semi.py'))
+    unlabeled = read_name_list(osp.join(toy_city_root, 'splits/1_30/unlabeled.txt'))
+    write_pseudo(toy_city_root, str(tmp_path / 'pseudo'), unlabeled)
+    (tmp_path / 'pseudo' / f'{unlabeled[3]}_conf.png').unlink()
+    cfg.model = shrink(cfg.model, qwen_dir, sam2_dir)
+    for dataset in (cfg.train_dataloader.dataset, cfg.val_dataloader.dataset, cfg.labeled_segzero):
+        dataset.update(data_root=toy_city_root, toy_city=toy_city_spec)
+    cfg.pseudo_labeled.update(
+        data_root=toy_city_root, toy_city=toy_city_spec, pseudo_dir=str(tmp_path / 'pseudo'))
+    for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.grpo_dataloader):
+        loader.update(num_workers=0, persistent_workers=False)
+    cfg.test_dataloader = cfg.val_dataloader
+    cfg.work_dir = str(tmp_path / 'work')
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(
+            FileNotFoundError, match=rf'splits/1_30/unlabeled.txt line 4.*{unlabeled[3]}_conf.png'):
+        runner.train()
+    assert runner.iter == 0 and not glob.glob(str(tmp_path / 'work' / '*.pth'))
