@@ -118,18 +118,31 @@ def test_answer_format_strict_and_soft():
         assert term('AnswerFormatReward', strict=strict)(PERFECT, TARGET) == 1.0
 
 
-@pytest.mark.parametrize('text', [
-    '', 'no answer at all', '<answer>{"bbox": "left"}</answer>',
-    '<answer>{"bbox": [1, 2, 3, 4], "points_1": [1]}</answer>',
-    '<answer>{"bbox": [null, 2, 3, 4], "points_1": [1, 2], '
-    '"points_2": [3, 4]}</answer>'
-])
+@pytest.mark.parametrize(
+    'text',
+    [
+        '',
+        'no answer at all',
+        '<answer>{"bbox": "left"}</answer>',
+        '<answer>{"bbox": [1, 2, 3, 4], "points_1": [1]}</answer>',
+        '<answer>{"bbox": [null, 2, 3, 4], "points_1": [1, 2], '
+        '"points_2": [3, 4]}</answer>',
+        # json.loads reads NaN, Infinity and 1e999 (inf): no number a box can use
+        '<answer>{"bbox": [NaN, 100, 199, 199], "points_1": [120, 130], '
+        '"points_2": [170, 180]}</answer>',
+        '<answer>{"bbox": [100, 100, 199, Infinity], "points_1": [120, 130], '
+        '"points_2": [170, 180]}</answer>',
+        '<answer>{"bbox": [100, 100, 199, 199], "points_1": [1e999, 130], '
+        '"points_2": [170, 180]}</answer>',
+    ])
 def test_malformed_replies_score_zero_and_never_raise(text):
     terms = SegZeroReward().score_terms(text, TARGET)
     accuracy = ('BoxIoUReward', 'BoxL1Reward', 'PointDistanceReward')
     assert all(terms[k] == 0.0 for k in accuracy) and terms['ThinkFormatReward'] == 0.0
     # Seg-Zero's format rule counts values, not their types: [null, 2, 3, 4] is a format
-    assert terms['AnswerFormatReward'] == float('null' in text)
+    assert terms['AnswerFormatReward'] == float(
+        any(v in text for v in ('null', 'NaN', 'Inf', 'e999')))
+    assert all(v == v for v in terms.values())  # never NaN
 
 
 def test_weights_and_duplicate_terms_from_config():

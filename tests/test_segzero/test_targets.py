@@ -112,6 +112,9 @@ def test_tolerant_parser(text, box, points):
     ('<think>hmm</think><answer>the car</answer>', 'no answer object'),
     ('<answer>{"points_1": [1, 2]}</answer>', 'no box of 4 numbers'),
     ('<answer>{"bbox": [1, 2, "x", 4]}</answer>', 'no box of 4 numbers'),
+    ('<answer>{"bbox": [NaN, 2, 3, 4]}</answer>', 'no box of 4 numbers'),
+    ('<answer>{"bbox": [1, 2, 3, Infinity]}</answer>', 'no box of 4 numbers'),
+    ('<answer>{"bbox": [1, 2, 3, 1e999]}</answer>', 'no box of 4 numbers'),
 ])
 def test_unreadable_replies_say_why(text, reason):
     parsed = parse_reply(text)

@@ -13,6 +13,7 @@ Two readings:
 """
 import ast
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
@@ -58,10 +59,13 @@ def seg_zero_box_points(reply: str) -> Optional[Tuple[List[float], List[Point]]]
     data = seg_zero_answer(reply)
     try:
         box = [float(v) for v in data['bbox']]
+        # int() refuses NaN and inf (json.loads reads NaN, Infinity and 1e999)
         points = [(int(data[k][0]), int(data[k][1])) for k in ('points_1', 'points_2')]
-    except (TypeError, KeyError, ValueError, IndexError):
+    except (TypeError, KeyError, ValueError, IndexError, OverflowError):
         return None
     if len(box) != 4 or any(len(data[k]) != 2 for k in ('points_1', 'points_2')):
+        return None
+    if not all(map(math.isfinite, box)):
         return None
     return box, points
 
@@ -119,9 +123,10 @@ def _numbers(value: Any, count: int) -> Optional[List[float]]:
     if not isinstance(value, (list, tuple)) or len(value) != count:
         return None
     try:
-        return [float(v) for v in value]
+        numbers = [float(v) for v in value]
     except (TypeError, ValueError):
         return None
+    return numbers if all(map(math.isfinite, numbers)) else None  # json reads NaN, Infinity
 
 
 def parse_reply(reply: str, canvas: int = 840) -> ParsedReply:
