@@ -169,3 +169,28 @@ def test_segzero_semi_missing_pseudo_label_stops_before_the_warm_start(
             FileNotFoundError, match=rf'splits/1_30/unlabeled.txt line 4.*{unlabeled[3]}_conf.png'):
         runner.train()
     assert runner.iter == 0 and not glob.glob(str(tmp_path / 'work' / '*.pth'))
+
+
+@pytest.mark.parametrize(
+    'options, message', [
+        (dict(train_cfg=dict(num_generation=8)),
+         r"unknown model.train_cfg keys \['num_generation'\]; expected some of .*'num_generations'"
+         ),
+        (dict(test_cfg=dict(max_new_token=64)),
+         r"unknown model.test_cfg keys \['max_new_token'\]; expected some of \['max_new_tokens'\]"),
+        (dict(train_cfg=dict(mode='ppo')),
+         "model.train_cfg.mode must be 'grpo' or 'sft', got 'ppo'"),
+    ],
+    ids=['misspelled train_cfg key', 'misspelled test_cfg key', 'unknown training mode'])
+def test_segzero_options_are_checked_before_the_models_load(options, message):
+    """The reasoner's directory does not exist: the option error must come first."""
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+    init_default_scope('mmseg')
+    cfg = dict(
+        type='SegZeroSegmentor',
+        reasoner=dict(type='QwenReasoner', pretrained='checkpoints/no-such-qwen'),
+        segmenter=dict(type='SAM2Segmenter', pretrained='checkpoints/no-such-sam2'),
+        **options)
+    with pytest.raises((KeyError, ValueError), match=message):
+        MODELS.build(cfg)

@@ -85,9 +85,7 @@ class SegZeroSegmentor(BaseModel):
                  data_preprocessor: OptConfigType = dict(type='SegZeroDataPreProcessor'),
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.reasoner = MODELS.build(reasoner)
-        self.segmenter = MODELS.build(segmenter)
-        self.reward = REWARDS.build(dict(dict(_scope_='mmcora'), **reward))
+        # options first: a misspelt key fails before a 7B reasoner is loaded
         self.train_cfg = dict(
             mode='grpo',
             num_generations=8,
@@ -104,7 +102,14 @@ class SegZeroSegmentor(BaseModel):
             raise ValueError("model.train_cfg.mode must be 'grpo' or 'sft', got "
                              f"{self.train_cfg['mode']!r}")
         self.test_cfg = dict(max_new_tokens=1024)
+        unknown = sorted(set(test_cfg or {}) - set(self.test_cfg))
+        if unknown:
+            raise KeyError(f'unknown model.test_cfg keys {unknown}; expected some of '
+                           f'{sorted(self.test_cfg)}')
         self.test_cfg.update(test_cfg or {})
+        self.reasoner = MODELS.build(reasoner)
+        self.segmenter = MODELS.build(segmenter)
+        self.reward = REWARDS.build(dict(dict(_scope_='mmcora'), **reward))
         self.grpo_loss = GRPOLoss(self.train_cfg['clip_eps'], self.train_cfg['kl_coef'])
 
     # ------------------------------------------------------------------ shared steps
