@@ -20,6 +20,12 @@ INFERENCER_ROWS = [
         (5, 5), bool)], ValueError, r'anchor 0 is \(5, 5\), the image is \(64, 96\)'),
     ('more anchors than queries', ['Segment the car.'], [None, None], ValueError,
      '1 queries but 2 anchors'),
+    ('empty anchor mask', ['Segment the car <anchor>.'], [np.zeros(
+        (64, 96), bool)], ValueError, r'anchor 0 is empty \(no pixel set\)'),
+    ('anchor mask of 0/255', ['Segment the car <anchor>.'], [ANCHOR.astype(np.uint8) * 255],
+     ValueError, r'anchor 0 must be a bool \(or 0/1\) mask, got uint8 values \[0, 255\]'),
+    ('anchor mask of text', ['Segment the car <anchor>.'], [np.full(
+        (64, 96), 'x')], ValueError, r'anchor 0 must be a bool \(or 0/1\) mask, got <U1'),
 ]
 
 
@@ -29,6 +35,13 @@ INFERENCER_ROWS = [
 def test_inferencer_rejects(inferencer, queries, anchors, error, message):
     with pytest.raises(error, match=message):
         inferencer(IMAGE, queries, anchors=anchors)
+
+
+def test_inferencer_takes_a_0_1_list_anchor_as_the_bool_mask(inferencer):
+    query = ['Segment the car <anchor>.']
+    as_bool = inferencer(IMAGE, query, anchors=[ANCHOR])['masks']
+    as_list = inferencer(IMAGE, query, anchors=[ANCHOR.astype(int).tolist()])['masks']
+    assert np.array_equal(as_bool, as_list)
 
 
 def test_inferencer_without_queries_gives_an_empty_result(inferencer):

@@ -70,6 +70,29 @@ def inference_pipeline(cfg: Config, model: torch.nn.Module) -> List[dict]:
     return steps
 
 
+def _anchor_mask(index: int, anchor: Union[np.ndarray, list], shape: tuple) -> np.ndarray:
+    """An anchor mask as (H, W) bool, or a ValueError naming the anchor and what is wrong.
+
+    Args:
+        index (int): Position of the anchor (and its query) in the call.
+        anchor (array-like): (H, W) bool mask, or numbers that are all 0 or 1.
+        shape (tuple[int, int]): The image's (H, W).
+    """
+    mask = np.asarray(anchor)
+    if mask.shape != tuple(shape):
+        raise ValueError(f'anchor {index} is {mask.shape}, the image is {tuple(shape)}')
+    if mask.dtype != bool:
+        values = np.unique(mask)
+        if values.dtype.kind not in 'biuf' or not np.isin(values, (0, 1)).all():
+            raise ValueError(f'anchor {index} must be a bool (or 0/1) mask, got {mask.dtype} '
+                             f'values {values[:5].tolist()}{" ..." if len(values) > 5 else ""}')
+        mask = mask.astype(bool)
+    if not mask.any():
+        raise ValueError(f'anchor {index} is empty (no pixel set): an anchor mask marks the '
+                         f'object the query relates to')
+    return mask
+
+
 class ReasoningSegInferencer:
     """Reasoning segmentation of images with free-form instructions.
 
@@ -204,7 +227,8 @@ class ReasoningSegInferencer:
         Raises:
             RuntimeError: No image is set.
             ValueError: A query names ``<anchor>`` but has no anchor mask, or has an anchor
-                mask but no ``<anchor>`` (the query is named); an anchor of another size;
+                mask but no ``<anchor>`` (the query is named); an anchor of another size, with
+                values other than 0/1 or without any pixel set;
                 any anchor for a model without anchor input (Seg-Zero: name it in words).
         """
         if not self.is_image_set:
@@ -226,8 +250,8 @@ class ReasoningSegInferencer:
                     f'names {ANCHOR_PLACEHOLDER} but no anchor mask was given: pass '
                     f'anchors=[...] with an (H, W) bool mask at position {i}' if anchor is
                     None else f'has an anchor mask but no {ANCHOR_PLACEHOLDER} to put it in'))
-            if anchor is not None and anchor.shape != img.shape[:2]:
-                raise ValueError(f'anchor {i} is {anchor.shape}, the image is {img.shape[:2]}')
+            if anchor is not None:
+                anchors[i] = _anchor_mask(i, anchor, img.shape[:2])
         if not texts:
             result = dict(masks=np.zeros((0, *img.shape[:2]), bool), texts=[])
         else:
