@@ -11,8 +11,13 @@ model's own test mode (e.g. sliding-window inference). Files are written under a
 name and renamed, and an image whose two files exist is skipped: a run that is stopped and
 started again finishes without redoing finished images (and overwrites the temporary file of
 the image it was writing). With several processes each takes every N-th image.
+``<out>/export_manifest.json`` records the teacher (the checkpoint's SHA-256): a rerun into the
+same directory with another checkpoint stops before writing anything, since skipping the
+finished images would mix two teachers' pseudo-labels.
 """
 import argparse
+import hashlib
+import json
 import os.path as osp
 import time
 
@@ -27,7 +32,9 @@ from mmseg.registry import MODELS
 import mmcora  # noqa: F401  registers mmcora's components and checkpoint fixes
 from mmcora.datasets import read_name_list
 from mmcora.engine import apply_torch_threads, setup_cpu_distributed
-from mmcora.utils import write_png_atomic
+from mmcora.utils import write_atomic, write_png_atomic
+
+MANIFEST = 'export_manifest.json'
 
 
 def parse_args() -> argparse.Namespace:
@@ -48,6 +55,37 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     return parser.parse_args()
+
+
+def sha256(path: str) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_manifest(out: str, teacher: dict, rank: int) -> None:
+    """Stop if ``out`` holds another teacher's export; rank 0 records this one's.
+
+    Args:
+        out (str): The output directory.
+        teacher (dict): ``config``, ``checkpoint`` and its ``sha256``.
+        rank (int): This process's rank (rank 0 writes the manifest).
+    """
+    path = osp.join(out, MANIFEST)
+    if osp.isfile(path):
+        with open(path) as f:
+            old = json.load(f)
+        if old.get('sha256') != teacher['sha256']:
+            raise SystemExit(
+                f'error: {out} holds pseudo-labels of another teacher ({old.get("checkpoint")}, '
+                f'sha256 {str(old.get("sha256"))[:12]}), not of {teacher["checkpoint"]} (sha256 '
+                f'{teacher["sha256"][:12]}); finishing it would mix the two: give another --out '
+                f'or delete {out}')
+    elif rank == 0:
+        write_atomic(path, json.dumps(teacher, indent=1).encode())
 
 
 def main() -> None:
@@ -77,6 +115,9 @@ def main() -> None:
     # the test pipeline without ground truth: unlabeled images have none
     pipeline = Compose([t for t in test_set.pipeline if t['type'] != 'LoadAnnotations'])
 
+    check_manifest(
+        args.out,
+        dict(config=args.config, checkpoint=args.checkpoint, sha256=sha256(args.checkpoint)), rank)
     model = MODELS.build(cfg.model)
     load_checkpoint(model, args.checkpoint, map_location='cpu')
     model = model.to(args.device).eval()
@@ -93,6 +134,9 @@ def main() -> None:
         with torch.no_grad():
             sample = model.test_step(pseudo_collate([data]))[0]
         probs = sample.seg_logits.data.float().softmax(dim=0)
+        if probs.shape[0] > 255:  # 255 is the ignore index; ids are written as uint8
+            raise SystemExit(f'error: {probs.shape[0]} classes do not fit the uint8 '
+                             'pseudo-label maps (at most 255)')
         conf, label = probs.max(dim=0)
         # fixed temporary names: redoing an image overwrites what a killed run left
         write_png_atomic(label_path, label.to(torch.uint8).cpu().numpy(), '.tmp-export')

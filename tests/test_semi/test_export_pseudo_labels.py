@@ -20,11 +20,11 @@ from ..conftest import REPO, free_port, run_tool
 CONFIG = osp.join(REPO, 'configs', 'unimatch', 'unimatch_fcn-r18-tiny_toy-city-1-30.py')
 
 
-def _checkpoint(tmp_path):
+def _checkpoint(tmp_path, seed=0):
     init_default_scope('mmseg')
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = MODELS.build(Config.fromfile(CONFIG).model)
-    path = str(tmp_path / 'model.pth')
+    path = str(tmp_path / f'model{seed}.pth')
     torch.save({'state_dict': model.state_dict()}, path)
     return path
 
@@ -94,3 +94,27 @@ def test_missing_image_fails_before_work(tmp_path, toy_city_root):
         text=True)
     assert result.returncode != 0 and 'nowhere_000000_000019_leftImg8bit.png' in result.stderr
     assert not osp.exists(tmp_path / 'o')
+
+
+def test_rerun_with_another_teacher_stops_before_mixing(tmp_path, toy_city_root):
+    """Finishing another teacher's export would mix two teachers' pseudo-labels."""
+    names = open(osp.join(toy_city_root, 'splits', '1_30', 'unlabeled.txt')).read().split()
+    (tmp_path / 'list.txt').write_text('\n'.join(names[:2]) + '\n')
+    first, second, out = _checkpoint(tmp_path), _checkpoint(tmp_path, 1), str(tmp_path / 'o')
+    run_tool(_command(toy_city_root, first, out, str(tmp_path / 'list.txt')))
+    written = {
+        p: os.stat(p).st_mtime_ns
+        for p in glob.glob(osp.join(out, '**', '*.png'), recursive=True)
+    }
+    assert len(written) == 4
+    assert 'skipped 2' in run_tool(_command(toy_city_root, first, out,
+                                            str(tmp_path / 'list.txt'))).stdout
+    result = subprocess.run(
+        _command(toy_city_root, second, out, str(tmp_path / 'list.txt')),
+        cwd=REPO,
+        capture_output=True,
+        text=True)
+    assert result.returncode != 0
+    assert f'{out} holds pseudo-labels of another teacher ({first}' in result.stderr
+    assert f'not of {second}' in result.stderr
+    assert {p: os.stat(p).st_mtime_ns for p in written} == written
