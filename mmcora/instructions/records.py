@@ -125,7 +125,7 @@ def _object(data: Any, where: str) -> Optional[ObjectRef]:
         _need(data, 'class_id', int, where), _need(data, 'class_name', str, where), bbox, rle)
 
 
-def _query(data: Any, where: str) -> Query:
+def _query(data: Any, where: str, classes: List[str]) -> Query:
     qtype = _need(data, 'type', str, where)
     if qtype not in QUERY_TYPES:
         raise InstructionFileError(f'{where}: key \'type\' is {qtype!r}, not one of {QUERY_TYPES}')
@@ -141,6 +141,16 @@ def _query(data: Any, where: str) -> Query:
         source=data.get('source', 'builtin'))
     if SEG_TOKEN not in query.answer:
         raise InstructionFileError(f'{where}: key \'answer\' lacks {SEG_TOKEN}')
+    if not 0 <= query.class_id < len(classes):
+        raise InstructionFileError(f'{where}: key \'class_id\' is {query.class_id}, the header '
+                                   f'lists {len(classes)} classes')
+    if classes[query.class_id] != query.class_name:
+        raise InstructionFileError(
+            f'{where}: key \'class_name\' is {query.class_name!r} but class {query.class_id} of '
+            f'the header is {classes[query.class_id]!r}')
+    if qtype != 'conditional' and ANCHOR_PLACEHOLDER in query.text:
+        raise InstructionFileError(f'{where}: a {qtype} query\'s text has {ANCHOR_PLACEHOLDER}, '
+                                   'which only conditional queries fill')
     if qtype == 'conditional':
         if query.target is None or query.anchor is None:
             raise InstructionFileError(f'{where}: a conditional query needs target and anchor')
@@ -173,7 +183,7 @@ def read_instruction_file(path: str) -> Tuple[dict, List[ImageInstructions]]:
             except json.JSONDecodeError as error:
                 raise InstructionFileError(f'{where}: not valid JSON ({error.msg})') from None
             if header is None:
-                if data.get('format') != FORMAT:
+                if not isinstance(data, dict) or data.get('format') != FORMAT:
                     raise InstructionFileError(f'{where}: not an {FORMAT} header')
                 for key in ('dataset', 'classes'):
                     if key not in data:
@@ -191,7 +201,10 @@ def read_instruction_file(path: str) -> Tuple[dict, List[ImageInstructions]]:
                     image=_need(data, 'image', str, where),
                     height=_need(data, 'height', int, where),
                     width=_need(data, 'width', int, where),
-                    queries=[_query(q, f'{where}:queries[{i}]') for i, q in enumerate(queries)]))
+                    queries=[
+                        _query(q, f'{where}:queries[{i}]', header['classes'])
+                        for i, q in enumerate(queries)
+                    ]))
     if header is None:
         raise InstructionFileError(f'{path}: empty file (no header)')
     return header, records

@@ -8,6 +8,7 @@ from mmcora.instructions import (ImageInstructions, InstructionFileError, Object
                                  decode_rle, encode_rle, read_instruction_file,
                                  write_instruction_file)
 from mmcora.instructions.records import make_header
+from mmcora.utils.class_names import CITYSCAPES_CLASSES
 
 
 def _record():
@@ -47,7 +48,8 @@ def test_rle_size_mismatch_names_the_record():
 
 def test_round_trip(tmp_path):
     path = str(tmp_path / 'set.jsonl')
-    write_instruction_file(path, make_header('cityscapes', 'train', ['car'], seed=1), [_record()])
+    write_instruction_file(path, make_header('cityscapes', 'train', CITYSCAPES_CLASSES, seed=1),
+                           [_record()])
     header, records = read_instruction_file(path)
     assert header['version'] == 1 and header['seed'] == 1
     assert records == [_record()]
@@ -62,7 +64,7 @@ def _write_lines(tmp_path, lines):
 
 def _good_lines():
     from dataclasses import asdict
-    return [make_header('cityscapes', 'train', ['car']), asdict(_record())]
+    return [make_header('cityscapes', 'train', CITYSCAPES_CLASSES), asdict(_record())]
 
 
 @pytest.mark.parametrize('mutate, message', [
@@ -76,6 +78,13 @@ def _good_lines():
     (lambda ls: ls[0].update(version=99), r'bad.jsonl:1: version 99 is not supported'),
     (lambda ls: ls[1]['queries'][0].update(class_id='13'),
      r"queries\[0\]: key 'class_id' should be int, got str"),
+    (lambda ls: ls[1]['queries'][0].update(class_id=19),
+     r"bad.jsonl:2:queries\[0\]: key 'class_id' is 19, the header lists 19 classes"),
+    (lambda ls: ls[1]['queries'][0].update(class_name='automobile'),
+     r"queries\[0\]: key 'class_name' is 'automobile' but class 13 of the header is 'car'"),
+    (lambda ls: ls[1]['queries'][0].update(text='Segment the car near <anchor>.'),
+     r"queries\[0\]: a semantic query's text has <anchor>, which only conditional"),
+    (lambda ls: ls.__setitem__(0, '["not", "a header"]'), r'bad.jsonl:1: not an .* header'),
 ])
 def test_errors_name_file_line_and_key(tmp_path, mutate, message):
     lines = _good_lines()
@@ -91,7 +100,8 @@ def test_missing_file():
 
 def test_interrupted_write_keeps_previous_file(tmp_path):
     path = str(tmp_path / 'set.jsonl')
-    write_instruction_file(path, make_header('cityscapes', 'train', ['car']), [_record()])
+    write_instruction_file(path, make_header('cityscapes', 'train', CITYSCAPES_CLASSES),
+                           [_record()])
     before = open(path).read()
 
     def broken():
@@ -99,6 +109,7 @@ def test_interrupted_write_keeps_previous_file(tmp_path):
         raise RuntimeError('crash')
 
     with pytest.raises(RuntimeError):
-        write_instruction_file(path, make_header('cityscapes', 'train', ['car']), broken())
+        write_instruction_file(path, make_header('cityscapes', 'train', CITYSCAPES_CLASSES),
+                               broken())
     assert open(path).read() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ['set.jsonl']
