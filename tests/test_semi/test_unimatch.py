@@ -73,6 +73,13 @@ def test_multi_source_sampler_errors():
         MultiSourceSampler(Sized(4), 2, [1, 1])
     with pytest.raises(ValueError, match='leaves a source without samples'):
         MultiSourceSampler(_concat(3, 3), 2, [9, 1])
+    empty = _concat(3, 0)
+    empty.datasets[1].ann_file = 'splits/1_30/unlabeled.txt'
+    with pytest.raises(
+            ValueError,
+            match=r"sizes \[3, 0\]: source 1 \(Numbers, ann_file 'splits/1_30/unlabeled.txt'\) "
+            'is empty'):
+        MultiSourceSampler(empty, 2, [1, 1])
 
 
 @pytest.fixture(scope='module')

@@ -46,7 +46,12 @@ class MultiSourceSampler(Sampler):
         self.offsets = [0] + list(dataset.cumulative_sizes[:-1])
         self.sizes = [len(d) for d in dataset.datasets]
         if min(self.sizes) == 0:
-            raise ValueError(f'every source needs samples, got sizes {self.sizes}')
+            empty = [
+                f'source {i} ({type(d).__name__}, ann_file {getattr(d, "ann_file", None)!r})'
+                for i, (d, size) in enumerate(zip(dataset.datasets, self.sizes)) if size == 0
+            ]
+            raise ValueError(f'every source needs samples, got sizes {self.sizes}: '
+                             f'{", ".join(empty)} is empty')
         total = sum(source_ratio)
         self.num_per_source = [int(batch_size * r / total) for r in source_ratio]
         self.num_per_source[0] = batch_size - sum(self.num_per_source[1:])
