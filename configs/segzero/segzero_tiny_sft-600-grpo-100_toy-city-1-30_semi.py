@@ -10,8 +10,10 @@
 #       --data-root data/toy_city --out data/toy_city/pseudo/fcn_1_30
 #   python tools/train.py configs/segzero/segzero_tiny_sft-600-grpo-100_toy-city-1-30_semi.py
 _base_ = ['./segzero_tiny_sft-600-grpo-100_toy-city-1-30.py']
-# the toy config's labeled instruction data, as a named entry for the GRPO stage
+# the toy config's labeled instruction data as a named entry: the warm start and GRPO's
+# labeled half both read it, so a partition config changes it once
 labeled_segzero = {{_base_.train_dataloader.dataset}}
+train_dataloader = dict(dataset=dict(_delete_=True, ref='labeled_segzero'))
 pseudo_labeled = dict(
     type='SemiReasoningDataset',
     data_root='data/toy_city',

@@ -10,6 +10,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS, MODELS
 
+from mmcora.engine.stages import resolve_refs
 from ..conftest import REPO
 
 CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'segzero', '*.py')))
@@ -40,7 +41,8 @@ def shrink(model_cfg, qwen_dir, sam2_dir):
 
 def toy_dataset(cfg, split, root, spec):
     """The config's own pipeline, on the small toy city's instruction data."""
-    dataset = cfg[f'{split}_dataloader']['dataset']
+    # named entries (dict(ref=...)) resolved as CORAStagedTrainLoop resolves them
+    dataset = resolve_refs(cfg[f'{split}_dataloader'], cfg, f'{split}_dataloader')['dataset']
     kept = dict(
         type='ReasoningSegDataset', data_root=root, toy_city=spec, pipeline=dataset['pipeline'])
     if split == 'train':

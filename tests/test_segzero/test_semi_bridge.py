@@ -111,6 +111,7 @@ def test_semi_config_mixes_labeled_and_pseudo_prompts(toy_city_root, toy_city_sp
     sft, grpo = cfg.train_cfg.stages
     assert (sft.name, grpo.name, grpo.dataloader) == ('sft', 'grpo', 'grpo_dataloader')
     assert sft.get('dataloader') is None  # the warm start: the toy config's labeled data
+    assert cfg.train_dataloader.dataset == dict(ref='labeled_segzero')  # one entry for both
     cfg.labeled_segzero.update(data_root=toy_city_root, toy_city=toy_city_spec)
     cfg.pseudo_labeled.update(
         data_root=toy_city_root, toy_city=toy_city_spec, pseudo_dir=pseudo_dir)
