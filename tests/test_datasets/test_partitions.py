@@ -70,3 +70,32 @@ def test_partition_names_nested_disjoint_and_seeded():
         previous = set(labeled)
     assert partition_names(names, seed=3) == parts
     assert partition_names(names, seed=4) != parts
+
+
+def test_split_installer_refuses_a_missing_root_and_names_missing_train_ids(tmp_path):
+    """tools/dataset_converters/cityscapes_splits.py: a mistyped root is an error (it used to
+    make the directory); images without train-id maps get the converter that makes them."""
+    import subprocess
+    import sys
+
+    import cv2
+    import numpy as np
+
+    from ..conftest import REPO, run_tool
+    tool = [sys.executable, 'tools/dataset_converters/cityscapes_splits.py']
+    result = subprocess.run(
+        tool + [str(tmp_path / 'cityscpaes')], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode != 0 and f'{tmp_path / "cityscpaes"} is not a directory' in (
+        result.stderr)
+    assert not (tmp_path / 'cityscpaes').exists()
+    root = tmp_path / 'cityscapes'
+    name = read_name_list(packaged_split_file('cityscapes', '1_30'))[0]
+    image = root / 'leftImg8bit' / 'train' / f'{name}_leftImg8bit.png'
+    image.parent.mkdir(parents=True)
+    cv2.imwrite(str(image), np.zeros((8, 16, 3), np.uint8))
+    log = run_tool(tool + [str(root)]).stdout
+    assert f'partition lists written to {root / "splits"}' in log
+    assert (f'1 train images have no *_gtFine_labelTrainIds.png under {root}/gtFine/train '
+            f'(first: {name})') in log
+    assert f'CITYSCAPES_DATASET={root} csCreateTrainIdLabelImgs' in log
+    assert 'of 500 val images' in log
