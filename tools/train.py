@@ -14,7 +14,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmcora  # noqa: F401  registers mmcora's components and checkpoint fixes
-from mmcora.engine import apply_torch_threads, setup_cpu_distributed
+from mmcora.engine import apply_torch_threads, resume_checkpoint, setup_cpu_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -81,6 +81,18 @@ def main() -> None:
             raise SystemExit('--amp needs a GPU: mmengine\'s AmpOptimWrapper does not run on CPU')
 
     cfg.resume = args.resume
+    if args.resume and cfg.get('load_from') is None:
+        try:  # last_checkpoint of a moved work directory
+            moved = resume_checkpoint(cfg.work_dir)
+        except FileNotFoundError as error:
+            raise SystemExit(f'error: {error}') from None
+        if moved is not None:
+            print_log(
+                f'{osp.join(cfg.work_dir, "last_checkpoint")} names a path that is gone; '
+                f'resuming from {moved}',
+                logger='current',
+                level=logging.WARNING)
+            cfg.load_from = moved
     apply_torch_threads(cfg)
     setup_cpu_distributed(cfg)
 

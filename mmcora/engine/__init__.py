@@ -5,9 +5,10 @@ from .safe_checkpoint import UnsafeCheckpointError, install_checkpoint_loaders, 
 from .stages import CORAStagedTrainLoop
 from .threads import apply_torch_threads
 from .token_bank_hook import TokenBankHook, gather_rows
+from .work_dir import resume_checkpoint
 
 __all__ = [
     'CORAStagedTrainLoop', 'DataFilesCheckHook', 'RandomStateHook', 'TokenBankHook', 'gather_rows',
     'UnsafeCheckpointError', 'apply_torch_threads', 'install_checkpoint_loaders',
-    'load_checkpoint_file', 'setup_cpu_distributed'
+    'load_checkpoint_file', 'resume_checkpoint', 'setup_cpu_distributed'
 ]

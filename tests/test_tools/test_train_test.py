@@ -87,3 +87,36 @@ def test_dist_train_two_cpu_processes_and_resume(tmp_path, small_toy_config):
     ],
              env=env)
     assert 'mIoU' in _log(str(tmp_path / 'test'))
+
+
+def test_resume_in_a_moved_work_dir(tmp_path, small_toy_config):
+    """last_checkpoint holds an absolute path: after the work directory is moved, --resume
+    takes the checkpoint of that name in the new place (it failed: the old path is gone)."""
+    import shutil
+    old, new = str(tmp_path / 'old'), str(tmp_path / 'moved')
+    run_tool([sys.executable, 'tools/train.py', small_toy_config, '--work-dir', old])
+    shutil.move(old, new)
+    log = run_tool([
+        sys.executable, 'tools/train.py', small_toy_config, '--work-dir', new, '--resume',
+        '--cfg-options', 'train_cfg.max_iters=6'
+    ]).stdout
+    assert f'resuming from {osp.join(new, "iter_4.pth")}' in log
+    assert 'resumed epoch: 0, iter: 4' in _log(new) and osp.isfile(osp.join(new, 'iter_6.pth'))
+
+
+def test_resume_checkpoint_rules(tmp_path):
+    from mmcora.engine import resume_checkpoint
+    work = tmp_path / 'work'
+    work.mkdir()
+    assert resume_checkpoint(str(work)) is None  # nothing to resume: mmengine starts afresh
+    (work / 'iter_8.pth').write_bytes(b'x')
+    (work / 'last_checkpoint').write_text(str(work / 'iter_8.pth'))
+    assert resume_checkpoint(str(work)) is None  # the named path exists: mmengine's own way
+    (work / 'last_checkpoint').write_text('/elsewhere/run/iter_8.pth')
+    assert resume_checkpoint(str(work)) == str(work / 'iter_8.pth')
+    (work / 'last_checkpoint').write_text('/elsewhere/run/iter_9.pth')
+    with pytest.raises(
+            FileNotFoundError,
+            match=r'last_checkpoint names /elsewhere/run/iter_9.pth, which does not exist, and '
+            r'.*work has no iter_9.pth'):
+        resume_checkpoint(str(work))
