@@ -88,8 +88,8 @@ def main() -> None:
             raise SystemExit(f'error: {error}') from None
         if moved is not None:
             print_log(
-                f'{osp.join(cfg.work_dir, "last_checkpoint")} names a path that is gone; '
-                f'resuming from {moved}',
+                f'{osp.join(cfg.work_dir, "last_checkpoint")} names a checkpoint outside '
+                f'{cfg.work_dir} (the directory was moved or copied); resuming from {moved}',
                 logger='current',
                 level=logging.WARNING)
             cfg.load_from = moved

@@ -18,9 +18,10 @@ def resume_checkpoint(work_dir: str) -> Optional[str]:
         work_dir (str): The run's work directory.
 
     Returns:
-        str | None: ``<work_dir>/<name>`` when ``last_checkpoint`` names a file that no longer
-        exists but a checkpoint of that name is in ``work_dir``; None when there is no
-        ``last_checkpoint`` or the path it names exists (mmengine's own behaviour applies).
+        str | None: ``<work_dir>/<name>`` when ``last_checkpoint`` names a file outside
+        ``work_dir`` (gone, or the original of a copied directory) and a checkpoint of that
+        name is in ``work_dir``; None when there is no ``last_checkpoint`` or it names the
+        work directory's own file (mmengine's own behaviour applies).
 
     Raises:
         FileNotFoundError: ``last_checkpoint`` names a file that exists neither where it
@@ -31,10 +32,12 @@ def resume_checkpoint(work_dir: str) -> Optional[str]:
         return None
     with open(marker) as f:
         named = f.read().strip()
-    if not named or osp.isfile(named):
+    if not named:
         return None
     local = osp.join(work_dir, osp.basename(named))
-    if osp.isfile(local):
+    if osp.isfile(named) and (not osp.isfile(local) or osp.samefile(named, local)):
+        return None
+    if osp.isfile(local):  # moved, or copied with the original still in place
         return local
     raise FileNotFoundError(f'{marker} names {named}, which does not exist, and {work_dir} has '
                             f'no {osp.basename(named)}: give the checkpoint with '

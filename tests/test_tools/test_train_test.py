@@ -113,7 +113,11 @@ def test_resume_checkpoint_rules(tmp_path):
     (work / 'last_checkpoint').write_text(str(work / 'iter_8.pth'))
     assert resume_checkpoint(str(work)) is None  # the named path exists: mmengine's own way
     (work / 'last_checkpoint').write_text('/elsewhere/run/iter_8.pth')
-    assert resume_checkpoint(str(work)) == str(work / 'iter_8.pth')
+    assert resume_checkpoint(str(work)) == str(work / 'iter_8.pth')  # moved
+    (tmp_path / 'original').mkdir()
+    (tmp_path / 'original' / 'iter_8.pth').write_bytes(b'x')
+    (work / 'last_checkpoint').write_text(str(tmp_path / 'original' / 'iter_8.pth'))
+    assert resume_checkpoint(str(work)) == str(work / 'iter_8.pth')  # copied: its own file
     (work / 'last_checkpoint').write_text('/elsewhere/run/iter_9.pth')
     with pytest.raises(
             FileNotFoundError,
