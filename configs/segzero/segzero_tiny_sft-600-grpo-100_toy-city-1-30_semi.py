@@ -16,12 +16,12 @@ labeled_segzero = {{_base_.train_dataloader.dataset}}
 train_dataloader = dict(dataset=dict(_delete_=True, ref='labeled_segzero'))
 pseudo_labeled = dict(
     type='SemiReasoningDataset',
-    data_root='data/toy_city',
+    data_root={{_base_.train_dataloader.dataset.data_root}},
     ann_file='splits/1_30/unlabeled.txt',  # the 232 images whose labels training never sees
     pseudo_dir='pseudo/fcn_1_30',  # the teacher's export (tools/export_pseudo_labels.py)
     dataset='cityscapes',
     num_queries=1,  # GRPO needs no rephrasings: the group's G replies are its own samples
-    toy_city=dict(num_train=240, num_val=40, height=128, width=256, seed=0),
+    toy_city={{_base_.train_dataloader.dataset.toy_city}},  # the same city, never a second spec
     pipeline=[
         dict(type='LoadImageFromFile'),
         dict(type='LoadPseudoLabel'),

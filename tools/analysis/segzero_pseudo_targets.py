@@ -23,7 +23,7 @@ import numpy as np
 
 from mmcora.datasets import read_name_list
 from mmcora.instructions import load_label_map
-from mmcora.instructions.point_targets import box_iou, target_from_mask
+from mmcora.instructions.point_targets import box_iou, mask_box, target_from_mask
 
 VOID = 255
 
@@ -59,7 +59,7 @@ def score_targets(names: List[str], args: argparse.Namespace) -> np.ndarray:
             true = truth == class_id
             target = target_from_mask(mask)
             if true.any():
-                iou = box_iou(target.box, target_from_mask(true).box)
+                iou = box_iou(target.box, mask_box(true))  # the true box alone, no points
                 inside = all(true[y, x] for x, y in target.points)
             else:
                 iou, inside = 0.0, False
