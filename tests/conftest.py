@@ -63,16 +63,21 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope='session')
-def inferencer(tmp_path_factory):
-    """ReasoningSegInferencer of the toy CORA config with a session-private tiny LLaVA."""
+def inferencer_cfg(tmp_path_factory):
+    """The toy CORA config with a session-private tiny LLaVA and random (plumbing) weights."""
     from mmengine.config import Config
-
-    from mmcora.apis import ReasoningSegInferencer
     cfg = Config.fromfile(os.path.join(REPO, 'configs', 'cora', 'toy-city_1-30_tiny.py'))
     cfg.model.mllm.pretrained = str(tmp_path_factory.mktemp('m') / 'tiny-llava')
     cfg.model.sam.toy_pretrain = None  # plumbing: random weights, no foundation cache
     cfg.model.mllm.toy_pretrain = None
-    return ReasoningSegInferencer(cfg)
+    return cfg
+
+
+@pytest.fixture(scope='session')
+def inferencer(inferencer_cfg):
+    """ReasoningSegInferencer of the toy CORA config (:func:`inferencer_cfg`)."""
+    from mmcora.apis import ReasoningSegInferencer
+    return ReasoningSegInferencer(inferencer_cfg)
 
 
 @pytest.fixture(scope='session')

@@ -1,6 +1,10 @@
 """Bad input at the user-facing entry points: each row names the exception and what the message
 must name (file, line, key or query). Add a row whenever an entry point or a failure mode
 lands (issue: bad input everywhere a user can give it)."""
+import glob
+import os.path as osp
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -207,3 +211,92 @@ def test_segzero_options_are_checked_before_the_models_load(options, message):
         **options)
     with pytest.raises((KeyError, ValueError), match=message):
         MODELS.build(cfg)
+
+
+# ----------------------------------------------------------------- a checkpoint of another config
+def _toy_fcn(num_classes: int = 19):
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    import mmcora  # noqa: F401
+    from .conftest import TOY_CONFIG
+    init_default_scope('mmseg')
+    cfg = Config.fromfile(TOY_CONFIG)
+    cfg.model.decode_head.num_classes = num_classes
+    return MODELS.build(cfg.model)
+
+
+def _mismatch_checkpoints(tmp_path):
+    """(file, message) pairs: checkpoints that do not fit the toy FCN of 19 classes."""
+    fcn = _toy_fcn().state_dict()
+    rows = []
+    other_classes = tmp_path / 'fcn_20_classes.pth'
+    torch.save(dict(state_dict=_toy_fcn(20).state_dict()), other_classes)
+    rows.append((other_classes, r'fcn_20_classes\.pth does not fit this EncoderDecoder: 2 '
+                 r'have another shape \(decode_head\.conv_seg\.weight: \(20, 64, 1, 1\) in '
+                 r'the file, \(19, 64, 1, 1\) in the model'))
+    other_model = tmp_path / 'other_model.pth'
+    torch.save(dict(state_dict={'mllm.lm_head.weight': torch.zeros(8, 4)}), other_model)
+    rows.append((other_model, r'other_model\.pth does not fit this EncoderDecoder: 1 of its 1 '
+                 r'weights are not in the model \(mllm\.lm_head\.weight\); '
+                 r"\d+ of the model's weights are not in it \(backbone\.stem"))
+    no_head = tmp_path / 'no_head.pth'
+    torch.save({'module.' + k: v for k, v in fcn.items() if 'conv_seg' not in k}, no_head)
+    rows.append((no_head, r"no_head\.pth does not fit this EncoderDecoder: 2 of the model's "
+                 r'weights are not in it \(decode_head\.conv_seg\.weight, '
+                 r'decode_head\.conv_seg\.bias\)\. Was it made with another config'))
+    return rows
+
+
+def test_checkpoint_of_another_config_is_refused_naming_the_file(tmp_path):
+    from mmcora.engine import CheckpointMismatchError, load_model_checkpoint
+    model = _toy_fcn()
+    for path, message in _mismatch_checkpoints(tmp_path):
+        with pytest.raises(CheckpointMismatchError, match=message):
+            load_model_checkpoint(model, str(path))
+    fits = tmp_path / 'fits.pth'  # the same model's checkpoint, DDP-prefixed, loads exactly
+    trained = {
+        k: torch.randn_like(v) if v.is_floating_point() else v
+        for k, v in _toy_fcn().state_dict().items()
+    }
+    torch.save(dict(state_dict={'module.' + k: v for k, v in trained.items()}), fits)
+    load_model_checkpoint(model, str(fits))
+    assert all(torch.equal(v, trained[k]) for k, v in model.state_dict().items())
+
+
+def test_inferencer_refuses_a_checkpoint_of_another_config(tmp_path, inferencer, inferencer_cfg):
+    import copy
+
+    from mmcora.apis import ReasoningSegInferencer
+    from mmcora.engine import CheckpointMismatchError
+    model = copy.deepcopy(inferencer.model)
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith('sam.mask_decoder')}
+    path = tmp_path / 'cora_without_decoder.pth'
+    torch.save(dict(state_dict=state), path)
+    with pytest.raises(
+            CheckpointMismatchError,
+            match=r'cora_without_decoder\.pth does not fit this CORASegmentor: \d+ of the '
+            r"model's weights are not in it \(sam\.mask_decoder\."):
+        ReasoningSegInferencer(model, str(path), cfg=inferencer_cfg)
+
+
+@pytest.mark.parametrize('tool', ['test', 'train'])
+def test_tools_refuse_a_checkpoint_of_another_config(tmp_path, small_toy_config, tool):
+    """tools/test.py CHECKPOINT and tools/train.py load_from=...: mmengine alone loads what
+    fits with a warning and evaluates (or trains) a half-random model."""
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+    path, message = _mismatch_checkpoints(tmp_path)[0]
+    work = str(tmp_path / 'work')
+    args = ([sys.executable, 'tools/test.py', small_toy_config,
+             str(path), '--work-dir', work] if tool == 'test' else [
+                 sys.executable, 'tools/train.py', small_toy_config, '--work-dir', work,
+                 '--cfg-options', f'load_from={path}'
+             ])
+    result = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode != 0
+    assert re.search('CheckpointMismatchError: .*' + message, result.stderr), result.stderr[-3000:]
+    assert not glob.glob(osp.join(work, '*.pth'))

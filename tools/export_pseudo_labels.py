@@ -26,12 +26,11 @@ from mmengine.config import Config, DictAction
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.dist import get_dist_info
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 from mmseg.registry import MODELS
 
 import mmcora  # noqa: F401  registers mmcora's components and checkpoint fixes
 from mmcora.datasets import read_name_list
-from mmcora.engine import apply_torch_threads, setup_cpu_distributed
+from mmcora.engine import apply_torch_threads, load_model_checkpoint, setup_cpu_distributed
 from mmcora.utils import write_atomic, write_png_atomic
 
 MANIFEST = 'export_manifest.json'
@@ -119,7 +118,7 @@ def main() -> None:
         args.out,
         dict(config=args.config, checkpoint=args.checkpoint, sha256=sha256(args.checkpoint)), rank)
     model = MODELS.build(cfg.model)
-    load_checkpoint(model, args.checkpoint, map_location='cpu')
+    load_model_checkpoint(model, args.checkpoint)
     model = model.to(args.device).eval()
 
     done = skipped = 0

@@ -14,7 +14,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmcora  # noqa: F401  registers mmcora's components and checkpoint fixes
-from mmcora.engine import apply_torch_threads, resume_checkpoint, setup_cpu_distributed
+from mmcora.engine import (apply_torch_threads, register_checkpoint_fit, resume_checkpoint,
+                           setup_cpu_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -97,6 +98,7 @@ def main() -> None:
     setup_cpu_distributed(cfg)
 
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    register_checkpoint_fit(runner)  # a checkpoint of another config is an error, not a warning
     runner.train()
 
 

@@ -18,10 +18,10 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 from mmseg.registry import MODELS, TRANSFORMS
 
 from ..datasets.transforms import PackReasoningInputs, queries_of
+from ..engine import load_model_checkpoint
 from ..instructions.vocabulary import ANCHOR_PLACEHOLDER
 from ..visualization import draw_reasoning_masks
 
@@ -100,7 +100,8 @@ class ReasoningSegInferencer:
         model (str | Config | torch.nn.Module): Config file, ``Config`` or a built
             ``CORASegmentor`` or ``SegZeroSegmentor`` (then ``cfg`` gives its test
             pipeline).
-        checkpoint (str, optional): Checkpoint to load into a model built from a config.
+        checkpoint (str, optional): Checkpoint to load into the model (built or given); a
+            checkpoint of another config is refused (:class:`CheckpointMismatchError`).
         device (str, optional): Torch device; None keeps a given model where it is (and
             builds on the CPU).
         mode (str, optional): ``'teacher_forcing'`` or ``'generate'``; None uses the
@@ -132,8 +133,8 @@ class ReasoningSegInferencer:
         cfg = Config.fromfile(cfg) if isinstance(cfg, str) else cfg
         if not isinstance(model, torch.nn.Module):
             model = MODELS.build(cfg.model)
-            if checkpoint is not None:
-                load_checkpoint(model, checkpoint, map_location='cpu')
+        if checkpoint is not None:  # every key and shape must match (names the file if not)
+            load_model_checkpoint(model, checkpoint)
         self.model = (model if device is None else model.to(device)).eval()
         self.mode = mode
         self.pipeline = Compose(inference_pipeline(cfg, self.model))

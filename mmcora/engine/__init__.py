@@ -1,3 +1,5 @@
+from .checkpoint_fit import (CheckpointFitHook, CheckpointMismatchError, load_model_checkpoint,
+                             register_checkpoint_fit)
 from .cpu_distributed import setup_cpu_distributed
 from .hooks import DataFilesCheckHook
 from .random_state import RandomStateHook
@@ -8,7 +10,9 @@ from .token_bank_hook import TokenBankHook, gather_rows
 from .work_dir import resume_checkpoint
 
 __all__ = [
-    'CORAStagedTrainLoop', 'DataFilesCheckHook', 'RandomStateHook', 'TokenBankHook', 'gather_rows',
-    'UnsafeCheckpointError', 'apply_torch_threads', 'install_checkpoint_loaders',
-    'load_checkpoint_file', 'resume_checkpoint', 'setup_cpu_distributed'
+    'CheckpointFitHook', 'CheckpointMismatchError', 'load_model_checkpoint',
+    'register_checkpoint_fit', 'CORAStagedTrainLoop', 'DataFilesCheckHook', 'RandomStateHook',
+    'TokenBankHook', 'gather_rows', 'UnsafeCheckpointError', 'apply_torch_threads',
+    'install_checkpoint_loaders', 'load_checkpoint_file', 'resume_checkpoint',
+    'setup_cpu_distributed'
 ]
