@@ -300,3 +300,54 @@ def test_tools_refuse_a_checkpoint_of_another_config(tmp_path, small_toy_config,
     assert result.returncode != 0
     assert re.search('CheckpointMismatchError: .*' + message, result.stderr), result.stderr[-3000:]
     assert not glob.glob(osp.join(work, '*.pth'))
+
+
+# ----------------------------------------------------------------- interrupted and resumed runs
+def test_resume_with_nothing_to_resume_says_so(tmp_path, small_toy_config):
+    """A typo in --work-dir with --resume trains afresh: it must say so, naming the directory."""
+    import sys
+
+    from .conftest import run_tool
+    work = str(tmp_path / 'typo_work_dir')
+    result = run_tool([
+        sys.executable, 'tools/train.py', small_toy_config, '--work-dir', work, '--resume',
+        '--cfg-options', 'train_cfg.max_iters=2'
+    ])
+    assert (f'--resume: {work} holds no checkpoint (no last_checkpoint file); training starts '
+            'from iteration 0') in result.stdout + result.stderr
+    assert osp.isfile(osp.join(work, 'iter_2.pth'))
+
+
+def test_killed_training_resumes_where_it_stopped(tmp_path, small_toy_config):
+    """SIGKILL (OOM killer, preempted node) after a checkpoint: --resume continues from the
+    newest checkpoint and repeats no finished iteration."""
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import REPO, run_tool
+    work = str(tmp_path / 'work')
+    options = ['--cfg-options', 'train_cfg.max_iters=12', 'train_cfg.val_interval=100']
+    process = subprocess.Popen(
+        [sys.executable, 'tools/train.py', small_toy_config, '--work-dir', work, *options],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not osp.isfile(osp.join(work, 'last_checkpoint')) and process.poll() is None:
+        assert time.time() < deadline, 'no checkpoint within 300 s'
+        time.sleep(0.02)
+    process.kill()
+    process.wait()
+    with open(osp.join(work, 'last_checkpoint')) as f:
+        stopped_at = int(re.search(r'iter_(\d+)\.pth', f.read()).group(1))
+    assert stopped_at < 12, 'the run ended before it was killed: the test saw no interruption'
+    run_tool([
+        sys.executable, 'tools/train.py', small_toy_config, '--work-dir', work, '--resume', *options
+    ])
+    logs = sorted(glob.glob(osp.join(work, '*', '*.log')))
+    rerun = open(logs[-1]).read()
+    assert f'resumed epoch: 0, iter: {stopped_at}' in rerun
+    trained = [int(n) for n in re.findall(r'Iter\(train\) \[\s*(\d+)/12\]', rerun)]
+    assert trained and min(trained) == stopped_at + 1 and max(trained) == 12, trained
+    assert osp.isfile(osp.join(work, 'iter_12.pth'))

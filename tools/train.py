@@ -11,7 +11,7 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
+from mmengine.runner import Runner, find_latest_checkpoint
 
 import mmcora  # noqa: F401  registers mmcora's components and checkpoint fixes
 from mmcora.engine import (apply_torch_threads, register_checkpoint_fit, resume_checkpoint,
@@ -94,6 +94,12 @@ def main() -> None:
                 logger='current',
                 level=logging.WARNING)
             cfg.load_from = moved
+        elif find_latest_checkpoint(cfg.work_dir) is None:
+            print_log(  # mmengine says "resumed from the latest checkpoint None" and starts
+                f'--resume: {cfg.work_dir} holds no checkpoint (no last_checkpoint file); '
+                'training starts from iteration 0',
+                logger='current',
+                level=logging.WARNING)
     apply_torch_threads(cfg)
     setup_cpu_distributed(cfg)
 
