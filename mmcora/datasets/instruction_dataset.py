@@ -104,3 +104,10 @@ class ReasoningSegDataset(BaseDataset):
         if not data_list:
             raise ValueError(f'{self.ann_file} has no queries of types {self.query_types}')
         return data_list
+
+    def get_data_info(self, idx: int) -> dict:
+        """The item plus ``num_classes``, against which ``LoadReasoningAnnotations`` checks the
+        label map's ids."""
+        info = super().get_data_info(idx)
+        info['num_classes'] = len(self._metainfo['classes'])  # metainfo deep-copies
+        return info

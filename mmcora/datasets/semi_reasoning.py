@@ -44,7 +44,8 @@ class SemiReasoningDataset(BaseDataset):
         pseudo_suffix / conf_suffix (str | None): Suffixes of the exported maps; ``conf_suffix``
             None reads no confidence (needed only by the confidence-threshold baseline).
         query_bank (dict, optional): ``QueryBank`` arguments (``dataset`` defaults to ``dataset``,
-            ``extra_file`` adds rephrasings); ``min_queries`` is set to K.
+            ``extra_file`` adds rephrasings, ``classes`` to this data set's classes, so a file
+            naming another class is refused); ``min_queries`` is set to K.
         num_queries (int): K, to check the bank against (the pipeline's ``SamplePseudoQueries``
             must use the same).
         sample_classes (Sequence[str], optional): Class names to draw from (default: every class but
@@ -81,6 +82,7 @@ class SemiReasoningDataset(BaseDataset):
         self.classes = tuple(layout.classes)
         bank_args = dict(dict(dataset=layout.vocabulary), **(query_bank or {}))
         bank_args['min_queries'] = num_queries
+        bank_args.setdefault('classes', self.classes)  # a bank file may name only these
         self.query_bank = QueryBank(**bank_args).banks
         names = tuple(sample_classes) if sample_classes is not None else tuple(c
                                                                                for c in self.classes

@@ -135,13 +135,20 @@ def test_pannuke_text_names_cells_not_adjectives():
 def test_query_bank_extension_and_errors(tmp_path):
     extra = tmp_path / 'bank.json'
     extra.write_text('{"car": ["Find the cars."], "scooter": ["a", "b", "c", "d", "e", "f", "g"]}')
+    # A class Cityscapes lacks is refused where the classes are known (tests/test_datasets/
+    # test_bad_data.py); without a built-in bank or known classes the file defines them.
+    with pytest.raises(ValueError, match=r"bank.json: not classes of this data set: 'scooter'"):
+        QueryBank('cityscapes', str(extra))
+    bank = QueryBank(None, str(extra), min_queries=1)
+    assert bank.queries('car') == ['Find the cars.'] and len(bank.queries('scooter')) == 7
+    extra.write_text('{"car": ["Find the cars."]}')
     bank = QueryBank('cityscapes', str(extra))
-    assert 'Find the cars.' in bank.queries('car') and len(bank.queries('scooter')) == 7
+    assert 'Find the cars.' in bank.queries('car')
     picked = bank.sample('car', 7, np.random.default_rng(0))
     assert len(set(picked)) == 7
     extra.write_text('{"scooter": ["only one"]}')
     with pytest.raises(ValueError, match=r"'scooter' has 1 queries \(from .*bank.json\)"):
-        QueryBank('cityscapes', str(extra))
+        QueryBank(None, str(extra))
     extra.write_text('{"car": [1, 2]}')
     with pytest.raises(ValueError, match="bank.json: class 'car'"):
         QueryBank('cityscapes', str(extra))

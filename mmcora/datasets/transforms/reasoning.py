@@ -87,9 +87,19 @@ class LoadReasoningAnnotations(BaseTransform):
     Adds ``gt_masks`` (N, H, W) uint8 in {0, 1, ignore} and ``anchor_masks`` (list of N
     bool masks or None).
 
+    A label map must have one channel, and, where the item carries the dataset's
+    ``num_classes`` (``ReasoningSegDataset`` adds it), hold only ids ``0 .. num_classes - 1``
+    and ``ignore_index``: a colour map or one of other ids (Cityscapes' ``labelIds`` for
+    ``labelTrainIds``) would otherwise give silently wrong targets.
+
+    Args:
+        ignore_index (int): Value of void pixels in the label map and in the targets.
+
     Raises:
-        ValueError: A label map or a query mask whose size differs from the image, naming the
-            image (and the query).
+        FileNotFoundError: A label map that is missing or unreadable, naming it.
+        ValueError: A label map with more than one channel or ids outside the classes, naming
+            the label map; a label map or a query mask whose size differs from the image,
+            naming the image (and the query).
     """
 
     def __init__(self, ignore_index: int = 255) -> None:
@@ -106,6 +116,7 @@ class LoadReasoningAnnotations(BaseTransform):
                     ignore, shape, f'{img_path} ignore_rle'))
         else:
             label = self._label_map(results['seg_map_path'], img_path, shape)
+            self._check_ids(label, results['seg_map_path'], results.get('num_classes'))
             void = label == self.ignore_index
         masks, anchors = [], []
         for i, query in enumerate(results['queries']):
@@ -131,10 +142,28 @@ class LoadReasoningAnnotations(BaseTransform):
         label = mmcv.imread(seg_map_path, flag='unchanged', backend='cv2')
         if label is None:
             raise FileNotFoundError(f'label map missing or unreadable: {seg_map_path}')
+        if label.ndim != 2:
+            raise ValueError(f'{seg_map_path}: a label map must have one channel, got shape '
+                             f'{label.shape} (write the class ids as a one-channel image)')
         if label.shape[:2] != shape:
             raise ValueError(f'{img_path}: label map {seg_map_path} is '
                              f'{label.shape[:2]}, the image is {shape}')
         return label
+
+    def _check_ids(self, label: np.ndarray, seg_map_path: str, num_classes: Optional[int]) -> None:
+        """Refuse ids that are neither classes nor the ignore index (unknown classes: no check).
+
+        Two comparisons over the map, and a sort of only the offending pixels.
+        """
+        if num_classes is None:
+            return
+        bad = (label >= num_classes) & (label != self.ignore_index)
+        if not bad.any():
+            return
+        ids = np.unique(label[bad]).tolist()
+        shown = ', '.join(map(str, ids[:10])) + (f', ... ({len(ids)} ids)' if len(ids) > 10 else '')
+        raise ValueError(f'{seg_map_path}: ids [{shown}] are not classes of this dataset '
+                         f'(0..{num_classes - 1}) nor the ignore index {self.ignore_index}')
 
     @staticmethod
     def _decode(rle: dict, shape, where: str) -> np.ndarray:
