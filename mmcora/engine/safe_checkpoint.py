@@ -24,10 +24,21 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
 
 
 def _numpy_globals() -> List[Any]:
-    """numpy callables and classes that pickled arrays, dtypes and scalars refer to."""
-    from numpy._core import multiarray
+    """numpy callables and classes that pickled arrays, dtypes and scalars refer to.
+
+    numpy 2 moved ``numpy.core`` to ``numpy._core``; a checkpoint names the module of the numpy
+    that saved it, so both names are allowed for the array and scalar constructors, whichever
+    numpy (``>=1.24``) is installed.
+    """
+    try:
+        from numpy._core import multiarray  # numpy >= 2
+    except ImportError:  # numpy 1.x
+        from numpy.core import multiarray
     dtype_classes = [type(np.dtype(t)) for t in np.typecodes['All'] if t not in 'O']
-    return [multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype, *dtype_classes]
+    both_names = [(f, f'{module}.{f.__name__}')
+                  for f in (multiarray._reconstruct, multiarray.scalar)
+                  for module in ('numpy.core.multiarray', 'numpy._core.multiarray')]
+    return [*both_names, np.ndarray, np.dtype, *dtype_classes]
 
 
 def _history_buffer_statistic(owner: Any, name: str) -> Callable:

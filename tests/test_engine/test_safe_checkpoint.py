@@ -1,6 +1,7 @@
 """Checkpoint loading on torch >= 2.6: own checkpoints resume, untrusted pickles are refused."""
 import os.path as osp
 
+import numpy as np
 import pytest
 import torch
 from mmengine.model import BaseModel
@@ -97,3 +98,21 @@ def test_arbitrary_pickle_refused_unless_trusted(tmp_path, monkeypatch):
 def test_missing_checkpoint_names_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match='nowhere.pth'):
         CheckpointLoader.load_checkpoint(str(tmp_path / 'nowhere.pth'))
+
+
+def test_checkpoint_of_the_other_numpy_major_loads(tmp_path):
+    """numpy 2 pickles arrays as numpy._core.multiarray, numpy 1 as numpy.core.multiarray; a
+    checkpoint saved under either loads under the installed one (requirements: numpy>=1.24)."""
+    from mmcora.engine import load_checkpoint_file
+    meta = dict(array=np.arange(3), scalar=np.float64(2.5))
+    saved = tmp_path / 'saved.pth'  # the legacy format keeps the pickle's module names in clear
+    torch.save(dict(meta=meta), saved, _use_new_zipfile_serialization=False, pickle_protocol=2)
+    data = saved.read_bytes()
+    names = (b'numpy._core.multiarray', b'numpy.core.multiarray')
+    here, other = names if names[0] in data else names[::-1]
+    assert here in data and other not in data
+    moved = tmp_path / 'other_numpy.pth'
+    moved.write_bytes(data.replace(here, other))
+    for path in (saved, moved):
+        loaded = load_checkpoint_file(str(path))['meta']
+        assert np.array_equal(loaded['array'], meta['array']) and loaded['scalar'] == 2.5
