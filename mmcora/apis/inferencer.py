@@ -102,8 +102,8 @@ class ReasoningSegInferencer:
             pipeline).
         checkpoint (str, optional): Checkpoint to load into the model (built or given); a
             checkpoint of another config is refused (:class:`CheckpointMismatchError`).
-        device (str, optional): Torch device; None keeps a given model where it is (and
-            builds on the CPU).
+        device (str, optional): Torch device; None keeps a given model where it is and puts
+            one built from a config on the GPU when there is one (else the CPU).
         mode (str, optional): ``'teacher_forcing'`` or ``'generate'``; None uses the
             model's ``test_cfg`` (Seg-Zero always generates).
         cfg (str | Config, optional): The config of a built ``model``, for its test pipeline.
@@ -133,6 +133,8 @@ class ReasoningSegInferencer:
         cfg = Config.fromfile(cfg) if isinstance(cfg, str) else cfg
         if not isinstance(model, torch.nn.Module):
             model = MODELS.build(cfg.model)
+            if device is None:  # built here: the GPU when there is one
+                device = 'cuda' if torch.cuda.is_available() else 'cpu'
         if checkpoint is not None:  # every key and shape must match (names the file if not)
             load_model_checkpoint(model, checkpoint)
         self.model = (model if device is None else model.to(device)).eval()

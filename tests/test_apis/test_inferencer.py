@@ -124,3 +124,22 @@ def test_built_model_needs_its_config(inferencer):
     with pytest.raises(TypeError, match='cfg='):
         ReasoningSegInferencer(inferencer.model)
     assert ReasoningSegInferencer(inferencer.model, cfg=CONFIG).model is inferencer.model
+
+
+@pytest.mark.parametrize('cuda', [True, False], ids=['with a GPU', 'without'])
+def test_a_model_built_from_its_config_goes_to_the_gpu_when_there_is_one(
+        inferencer, inferencer_cfg, monkeypatch, cuda):
+    import torch
+
+    from mmcora.apis import ReasoningSegInferencer
+    from mmcora.apis import inferencer as module
+    moved = []
+    model = inferencer.model
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: cuda)
+    monkeypatch.setattr(module.MODELS, 'build', lambda cfg: model)  # "built" from the config
+    monkeypatch.setattr(model, 'to', lambda device: moved.append(device) or model)
+    ReasoningSegInferencer(inferencer_cfg)
+    assert moved == ['cuda' if cuda else 'cpu']
+    moved.clear()
+    ReasoningSegInferencer(model, cfg=inferencer_cfg)  # a given model stays where it is
+    assert moved == []
