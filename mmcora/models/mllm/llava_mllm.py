@@ -10,7 +10,6 @@ The ``[SEG]`` embedding is the last layer's hidden state (after the final norm) 
 position *before* ``[SEG]``: the state that predicts ``[SEG]`` (LISA's convention), which is
 also what free generation has when it emits the token.
 """
-import os.path as osp
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
@@ -22,9 +21,11 @@ from mmseg.registry import MODELS
 from ...utils import main_process_first
 from ...utils.special_tokens import (ANCHOR_BOX_TOKEN, ANCHOR_MASK_TOKEN, ANCHOR_PLACEHOLDER,
                                      SEG_TOKEN)
+from ..pretrained import check_hf_directory
 from .tiny_llava import SYSTEM_PROMPT, ensure_tiny_llava, tiny_spec
 
 IGNORE = -100
+HF_NAME = ('LLaVA', 'llava-1.5-7b-hf')  # what and an example, for messages
 
 
 def chat_prefix_ids(tokenizer, system_prompt: str, image_token_id: int,
@@ -119,9 +120,11 @@ class LlavaMLLM(nn.Module):
         if toy_pretrain is not None:
             pretrained = main_process_first(ensure_toy_llava, pretrained, tiny_spec(**tiny),
                                             toy_pretrain)
-        if not osp.isdir(pretrained):
-            raise FileNotFoundError(f'LLaVA directory not found: {pretrained} (a Hugging Face '
-                                    'save_pretrained directory, e.g. llava-1.5-7b-hf)')
+        # before anything loads: without config.json, from_pretrained would build (and
+        # allocate) a full-size LLaVA of the default config (LLaMA-7B)
+        check_hf_directory(
+            pretrained, 'model.mllm.pretrained'
+            if toy_pretrain is None else 'the toy LLaVA of model.mllm.toy_pretrain', *HF_NAME)
         self.tokenizer = AutoTokenizer.from_pretrained(pretrained)
         self.model = LlavaForConditionalGeneration.from_pretrained(
             pretrained, dtype=getattr(torch, dtype))
@@ -140,6 +143,20 @@ class LlavaMLLM(nn.Module):
         # the shared prefix with the image placeholder expanded, tokenized once
         self._prefix_ids = chat_prefix_ids(self.tokenizer, system_prompt, self.image_token_id,
                                            self.num_image_tokens)
+
+    @staticmethod
+    def check_paths(cfg: dict, key: str = 'model.mllm') -> None:
+        """Check the ``pretrained`` directory of a config before anything is built (the
+        segmentor's first step); nothing to check when ``tiny`` writes it (``toy_pretrain``
+        without ``tiny`` is refused by the build, with its own message).
+
+        Args:
+            cfg (dict): A ``LlavaMLLM`` config.
+            key (str): Its config key.
+        """
+        if cfg.get('tiny') is None and cfg.get('toy_pretrain') is None and cfg.get(
+                'pretrained') is not None:
+            check_hf_directory(cfg['pretrained'], f'{key}.pretrained', *HF_NAME)
 
     # ------------------------------------------------------------------ set-up
     def _add_tokens(self) -> None:

@@ -22,6 +22,7 @@ from segment_anything.utils.transforms import ResizeLongestSide
 from torch import Tensor, nn
 
 from mmcora.engine import UnsafeCheckpointError
+from ..pretrained import check_file
 
 # Small dimensions for tests and the toy demo; any key may be overridden through ``tiny``.
 TINY_DEFAULTS: Dict = dict(
@@ -195,6 +196,18 @@ class SAMWrapper(nn.Module):
         if freeze_iou_head:
             self.mask_decoder.iou_prediction_head.requires_grad_(False)
         self.train(self.training)
+
+    @staticmethod
+    def check_paths(cfg: dict, key: str = 'model.sam') -> None:
+        """Check that the ``checkpoint`` of a config exists before anything is built (the
+        segmentor's first step: before the language model loads).
+
+        Args:
+            cfg (dict): A ``SAMWrapper`` config.
+            key (str): Its config key.
+        """
+        if cfg.get('checkpoint') is not None and cfg.get('toy_pretrain') is None:
+            check_file(cfg['checkpoint'], f'{key}.checkpoint', 'SAM checkpoint')
 
     @staticmethod
     def _build_sam(model_type: str, tiny: Optional[dict]) -> Sam:

@@ -14,6 +14,7 @@ from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig
 from ...structures import ReasoningDataSample
 from ...utils.special_tokens import DEFAULT_ANSWER, SEG_TOKEN
 from .. import mllm as _mllm  # noqa: F401  registers SegTokenProjector, AnchorEncoder
+from ..pretrained import check_model_paths
 
 SampleList = List[ReasoningDataSample]
 
@@ -54,8 +55,9 @@ class CORASegmentor(BaseModel):
             (mask and box) into their placeholder tokens (``AnchorEncoder``; ``clip_dim`` and
             ``hidden_size`` filled likewise), or None for no anchor encoding.
         test_cfg (OptConfigType): ``mode``: ``'teacher_forcing'`` (the prompt ends with ``answer``,
-            LISA's evaluation) or ``'generate'`` (greedy decoding with the KV cache, up to
-            ``max_new_tokens``).
+            LISA's evaluation; it must contain ``[SEG]``) or ``'generate'`` (greedy decoding with
+            the KV cache, up to ``max_new_tokens``). Other keys are refused. CORA has no
+            ``train_cfg`` (training is configured by its losses).
         data_preprocessor (OptConfigType): ``ReasoningDataPreProcessor`` config.
     """
 
@@ -71,6 +73,12 @@ class CORASegmentor(BaseModel):
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        # Options, files and losses first: a misspelt key or a bad path fails before a 7B
+        # LLaVA loads (the losses are assigned below, in their usual module order).
+        self.test_cfg = self.check_test_cfg(test_cfg)
+        check_model_paths(mllm, 'model.mllm')
+        check_model_paths(sam, 'model.sam')
+        bce, dice = MODELS.build(loss_mask_bce), MODELS.build(loss_mask_dice)
         self.mllm = MODELS.build(mllm)
         self.sam = MODELS.build(sam)
         # The preprocessor follows the models it feeds: SAM's input size, LLaVA's CLIP stats.
@@ -85,14 +93,43 @@ class CORASegmentor(BaseModel):
             dict(clip_dim=self.mllm.vision_hidden_size, hidden_size=self.mllm.hidden_size),
             **anchor_encoder))
         # yapf: enable
-        self.loss_mask_bce = MODELS.build(loss_mask_bce)
-        self.loss_mask_dice = MODELS.build(loss_mask_dice)
+        self.loss_mask_bce = bce
+        self.loss_mask_dice = dice
         self.ce_loss_weight = ce_loss_weight
-        self.test_cfg = dict(mode='teacher_forcing', answer=DEFAULT_ANSWER, max_new_tokens=16)
-        self.test_cfg.update(test_cfg or {})
-        if self.test_cfg['mode'] not in ('teacher_forcing', 'generate'):
-            raise ValueError(f"test_cfg.mode must be 'teacher_forcing' or 'generate', got "
-                             f"{self.test_cfg['mode']!r}")
+
+    @staticmethod
+    def check_test_cfg(test_cfg: OptConfigType) -> dict:
+        """``test_cfg`` over its defaults, every key and value checked.
+
+        Args:
+            test_cfg (OptConfigType): The config's ``model.test_cfg``.
+
+        Returns:
+            dict: ``mode``, ``answer`` and ``max_new_tokens``.
+
+        Raises:
+            KeyError: An unknown (e.g. misspelt) key.
+            ValueError: An unknown mode, an answer without ``[SEG]`` or a token budget < 1.
+        """
+        cfg = dict(mode='teacher_forcing', answer=DEFAULT_ANSWER, max_new_tokens=16)
+        unknown = sorted(set(test_cfg or {}) - set(cfg))
+        if unknown:
+            raise KeyError(f'unknown model.test_cfg keys {unknown}; expected some of '
+                           f'{sorted(cfg)}')
+        cfg.update(test_cfg or {})
+        if cfg['mode'] not in ('teacher_forcing', 'generate'):
+            raise ValueError("model.test_cfg.mode must be 'teacher_forcing' or 'generate', got "
+                             f"{cfg['mode']!r}")
+        if not isinstance(cfg['answer'], str) or SEG_TOKEN not in cfg['answer']:
+            # teacher forcing reads each mask at the answer's [SEG]: without one, every
+            # prediction would be empty
+            raise ValueError(f'model.test_cfg.answer must contain {SEG_TOKEN}, got '
+                             f"{cfg['answer']!r}")
+        tokens = cfg['max_new_tokens']
+        if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
+            raise ValueError(f'model.test_cfg.max_new_tokens must be an integer >= 1, got '
+                             f'{tokens!r}')
+        return cfg
 
     # ------------------------------------------------------------------ shared steps
     def extract_feat(self, inputs: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -57,11 +57,13 @@ class SemiCORASegmentor(CORASegmentor):
                  token_bank: OptConfigType = dict(type='TokenBank', num_classes=19),
                  unlabeled_weight: float = 1.0,
                  **kwargs) -> None:
+        # the losses before the parent's models: a misspelt key fails before LLaVA loads
+        pseudo = MODELS.build(loss_pseudo)
+        token = None if loss_token is None else MODELS.build(loss_token)
+        if token is not None and token_bank is None:
+            raise ValueError('model.loss_token needs a model.token_bank (or loss_token=None)')
         super().__init__(*args, **kwargs)
-        self.loss_pseudo = MODELS.build(loss_pseudo)
-        self.loss_token = None if loss_token is None else MODELS.build(loss_token)
-        if self.loss_token is not None and token_bank is None:
-            raise ValueError('loss_token needs a token_bank')
+        self.loss_pseudo, self.loss_token = pseudo, token
         self.token_bank = None if self.loss_token is None else MODELS.build(
             dict(dict(dim=self.sam.prompt_dim), **token_bank))
         self.unlabeled_weight = unlabeled_weight

@@ -12,7 +12,6 @@ offset the prefill stored.
 """
 import contextlib
 import copy
-import os.path as osp
 from dataclasses import dataclass
 from typing import Iterator, List, Optional, Sequence
 
@@ -23,7 +22,10 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 
 from ...utils import main_process_first
+from ..pretrained import check_hf_directory
 from .prompt import seg_zero_prompt
+
+HF_NAME = ('Qwen2.5-VL', 'Qwen2.5-VL-3B-Instruct')  # what and an example, for messages
 
 
 @dataclass
@@ -81,9 +83,9 @@ class QwenReasoner(nn.Module):
         if tiny is not None:
             from .tiny_qwen import ensure_tiny_qwen
             main_process_first(ensure_tiny_qwen, pretrained, **tiny)
-        if not osp.isdir(pretrained):
-            raise FileNotFoundError(f'Qwen2.5-VL directory not found: {pretrained} (a Hugging '
-                                    'Face directory such as Qwen2.5-VL-3B-Instruct)')
+        # before anything loads: without config.json, from_pretrained would build (and
+        # allocate) a full-size Qwen2.5-VL of the default config (hidden size 8192)
+        check_hf_directory(pretrained, 'model.reasoner.pretrained', *HF_NAME)
         self.processor = AutoProcessor.from_pretrained(pretrained)
         self.tokenizer = self.processor.tokenizer
         self.model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
@@ -113,6 +115,18 @@ class QwenReasoner(nn.Module):
         if gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
             self.model.enable_input_require_grads()
+
+    @staticmethod
+    def check_paths(cfg: dict, key: str = 'model.reasoner') -> None:
+        """Check the ``pretrained`` directory of a config before anything is built (the
+        segmentor's first step); nothing to check when ``tiny`` writes it.
+
+        Args:
+            cfg (dict): A ``QwenReasoner`` config.
+            key (str): Its config key.
+        """
+        if cfg.get('tiny') is None and cfg.get('pretrained') is not None:
+            check_hf_directory(cfg['pretrained'], f'{key}.pretrained', *HF_NAME)
 
     def _adapt(self, lora: Optional[dict], freeze_vision: bool) -> None:
         if lora is not None:

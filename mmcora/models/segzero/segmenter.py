@@ -18,7 +18,9 @@ import torch.nn as nn
 from mmseg.registry import MODELS
 
 from ...utils import main_process_first
+from ..pretrained import check_file, check_hf_directory
 
+HF_NAME = ('SAM 2', 'sam2-hiera-large')  # what and an example, for messages
 Box = Sequence[float]
 Points = Sequence[Sequence[float]]
 
@@ -72,6 +74,7 @@ class SAM2Segmenter(FrozenSegmenter):
         if tiny is not None:
             from .tiny_sam2 import ensure_tiny_sam2
             main_process_first(ensure_tiny_sam2, pretrained, **tiny)
+        check_hf_directory(pretrained, 'model.segmenter.pretrained', *HF_NAME)
         self.processor = Sam2Processor.from_pretrained(pretrained)
         self.model = Sam2Model.from_pretrained(pretrained, dtype=getattr(torch, dtype))
         self.multimask_output = multimask_output
@@ -80,6 +83,18 @@ class SAM2Segmenter(FrozenSegmenter):
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    @staticmethod
+    def check_paths(cfg: dict, key: str = 'model.segmenter') -> None:
+        """Check the ``pretrained`` directory of a config before anything is built (the
+        segmentor's first step); nothing to check when ``tiny`` writes it.
+
+        Args:
+            cfg (dict): A ``SAM2Segmenter`` config.
+            key (str): Its config key.
+        """
+        if cfg.get('tiny') is None and cfg.get('pretrained') is not None:
+            check_hf_directory(cfg['pretrained'], f'{key}.pretrained', *HF_NAME)
 
     @torch.no_grad()
     def encode(self, images: Sequence[np.ndarray]) -> list:
@@ -156,6 +171,17 @@ class SAMPromptSegmenter(FrozenSegmenter):
         self.predictor = SamPredictor(self.sam)
         self.multimask_output = multimask_output
         self.freeze()
+
+    @staticmethod
+    def check_paths(cfg: dict, key: str = 'model.segmenter') -> None:
+        """Check that the ``checkpoint`` of a config exists before anything is built.
+
+        Args:
+            cfg (dict): A ``SAMPromptSegmenter`` config.
+            key (str): Its config key.
+        """
+        if cfg.get('checkpoint') is not None and cfg.get('toy_pretrain') is None:
+            check_file(cfg['checkpoint'], f'{key}.checkpoint', 'SAM checkpoint')
 
     @torch.no_grad()
     def encode(self, images: Sequence[np.ndarray]) -> List[Tuple[torch.Tensor, tuple, tuple]]:

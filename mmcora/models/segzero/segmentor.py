@@ -20,6 +20,7 @@ from ...instructions.canvas import CanvasTransform
 from ...instructions.point_targets import SegZeroTarget
 from ...registry import REWARDS
 from ...structures import ReasoningDataSample
+from ..pretrained import check_model_paths
 from . import data_preprocessor as _preprocessor  # noqa: F401  registers it
 from .reply import parse_reply
 from .rollout import GRPOLoss, group_advantages
@@ -107,6 +108,9 @@ class SegZeroSegmentor(BaseModel):
             raise KeyError(f'unknown model.test_cfg keys {unknown}; expected some of '
                            f'{sorted(self.test_cfg)}')
         self.test_cfg.update(test_cfg or {})
+        # then the files of both models: a bad segmenter path fails before the reasoner loads
+        check_model_paths(reasoner, 'model.reasoner')
+        check_model_paths(segmenter, 'model.segmenter')
         self.reasoner = MODELS.build(reasoner)
         self.segmenter = MODELS.build(segmenter)
         self.reward = REWARDS.build(dict(dict(_scope_='mmcora'), **reward))
