@@ -10,6 +10,7 @@ from mmseg.registry import DATASETS
 
 from ..instructions import build_instruction_set, read_instruction_file
 from ..instructions.engine import ENGINE_VERSION
+from ..instructions.records import QUERY_TYPES
 from ..utils import main_process_first
 from .toy_city_generator import ToyCitySpec, ensure_toy_city
 
@@ -28,7 +29,8 @@ class ReasoningSegDataset(BaseDataset):
         data_prefix (dict): ``img_path`` and ``seg_map_path`` directories under ``data_root``.
         img_suffix (str): Appended to an instruction record's ``image`` name.
         seg_map_suffix (str): Appended to find the label map.
-        query_types (Sequence[str], optional): Keep only these instruction types (None keeps all).
+        query_types (Sequence[str], optional): Keep only these instruction types (None keeps
+            all); each one of ``semantic``, ``attribute``, ``conditional``.
         build_instructions (dict, optional): If the instruction file is missing, build it offline
             with :func:`~mmcora.instructions.build_instruction_set` and these arguments
             (``dataset``, ``split``, ``ann_file`` of the split list, ``seed``, ...).
@@ -49,6 +51,12 @@ class ReasoningSegDataset(BaseDataset):
                  toy_city: Optional[dict] = None,
                  **kwargs) -> None:
         self.img_suffix, self.seg_map_suffix = img_suffix, seg_map_suffix
+        if isinstance(query_types, str):  # ('semantic') is a string, not a tuple
+            query_types = (query_types, )
+        unknown = [t for t in query_types or () if t not in QUERY_TYPES]
+        if unknown:  # a misspelt type silently dropped its queries
+            raise ValueError(f'query_types {unknown} are not instruction types; choose from '
+                             f'{list(QUERY_TYPES)}')
         self.query_types = tuple(query_types) if query_types else None
         if toy_city is not None:
             main_process_first(ensure_toy_city, data_root, ToyCitySpec(**toy_city))

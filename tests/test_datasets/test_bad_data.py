@@ -93,6 +93,26 @@ def test_reasoning_dataset_refuses_label_ids_naming_the_map(toy_copy):
         dataset[1]
 
 
+@pytest.mark.parametrize(
+    'query_types, message', [
+        (('semantic', 'atribute'), r"query_types \['atribute'\] are not instruction types; choose "
+         r"from \['semantic', 'attribute', 'conditional'\]"),
+        ('conditionals', r"query_types \['conditionals'\] are not instruction types"),
+    ],
+    ids=['misspelt type', 'a string of an unknown type'])
+def test_unknown_query_types_are_refused(toy_copy, query_types, message):
+    # before: the misspelt type's queries were silently dropped from the stage's data
+    init_default_scope('mmseg')
+    with pytest.raises(ValueError, match=message):
+        DATASETS.build(
+            dict(
+                type='ReasoningSegDataset',
+                data_root=toy_copy,
+                ann_file='instructions/1_4.jsonl',
+                query_types=query_types,
+                pipeline=[]))
+
+
 def _png(path, size=(64, 64)):
     cv2.imwrite(str(path), np.random.default_rng(0).integers(0, 255, (*size, 3), np.uint8))
     return str(path)
