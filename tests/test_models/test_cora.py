@@ -29,7 +29,12 @@ def shrink(model_cfg: Config, llava_dir: str, dtype: str = 'float32') -> Config:
     model_cfg = model_cfg.copy()
     # random tiny weights: plumbing needs no foundation cache
     model_cfg.mllm.update(pretrained=llava_dir, tiny=dict(), toy_pretrain=None, dtype=dtype)
-    model_cfg.sam = dict(type='SAMWrapper', tiny=dict(img_size=SAM_SIZE))
+    kept = {  # the config's SAM options (image_encoder_dtype, ...) on the tiny architecture
+        k: v
+        for k, v in model_cfg.sam.items()
+        if k not in ('type', 'model_type', 'checkpoint', 'tiny', 'toy_pretrain')
+    }
+    model_cfg.sam = dict(type='SAMWrapper', tiny=dict(img_size=SAM_SIZE), **kept)
     return model_cfg
 
 
@@ -76,6 +81,8 @@ def test_one_training_step_routes_gradients(config, toy_reasoning, llava_dir):
     cfg = Config.fromfile(config)
     torch.manual_seed(0)
     model = MODELS.build(shrink(cfg.model, llava_dir))
+    encoder_dtype = getattr(torch, cfg.model.sam.get('image_encoder_dtype') or 'float32')
+    assert model.sam.image_encoder.patch_embed.proj.weight.dtype == encoder_dtype
     model.train()
     data = model.data_preprocessor(_batch_with_every_type(toy_reasoning), True)
     losses = model(**data, mode='loss')

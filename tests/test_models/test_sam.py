@@ -87,6 +87,44 @@ def test_half_precision_model():
     assert prompts.grad is not None and sam.mask_decoder.mask_tokens.weight.grad is not None
 
 
+def test_image_encoder_in_bf16_under_an_fp32_decoder(tmp_path):
+    """image_encoder_dtype='bfloat16' (the paper-size configs): the frozen encoder's weights
+    in bf16 after the fp32 checkpoint loads, the decoder and its gradients in fp32."""
+    fp32 = tiny_sam()
+    path = tmp_path / 'sam.pth'
+    torch.save(fp32.state_dict(), path)
+    sam = SAMWrapper(tiny=TINY, checkpoint=str(path), image_encoder_dtype='bfloat16')
+    assert {p.dtype for p in sam.image_encoder.parameters()} == {torch.bfloat16}
+    assert {p.dtype
+            for n, p in sam.named_parameters() if 'image_encoder' not in n} == {torch.float32}
+    images = torch.randn(2, 3, 128, 128)
+    embeddings = sam.encode_images(images)
+    reference = fp32.encode_images(images)
+    assert embeddings.dtype == torch.float32 and sam.encode_images(
+        images[:0]).dtype == torch.float32
+    error = (embeddings - reference).abs().max() / reference.abs().max()
+    assert 0 < error < 0.05, error  # bf16 rounding, not another model
+    prompts = torch.randn(3, 32, requires_grad=True)
+    low_res = sam.decode(embeddings, prompts, torch.tensor([1, 1, 0]))
+    assert low_res.dtype == torch.float32
+    low_res.mean().backward()
+    assert sam.mask_decoder.mask_tokens.weight.grad.dtype == torch.float32
+    assert prompts.grad is not None
+
+
+@pytest.mark.parametrize(
+    'kwargs, message', [
+        (dict(image_encoder_dtype='bf16'), r"image_encoder_dtype must name a floating torch dtype "
+         r"such as 'bfloat16', got 'bf16'"),
+        (dict(image_encoder_dtype='bfloat16',
+              freeze_image_encoder=False), 'image_encoder_dtype needs freeze_image_encoder=True'),
+    ],
+    ids=['unknown dtype', 'trained encoder'])
+def test_image_encoder_dtype_is_checked(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_sam(**kwargs)
+
+
 def test_empty_inputs():
     sam = tiny_sam()
     embeddings = sam.encode_images(torch.randn(1, 3, 128, 128))

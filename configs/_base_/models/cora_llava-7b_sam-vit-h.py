@@ -15,7 +15,12 @@ model = dict(
         train_token_embeddings=True,
         dtype='bfloat16',
         gradient_checkpointing=True),
-    sam=dict(type='SAMWrapper', model_type='vit_h', checkpoint=sam_checkpoint),
+    # the frozen ViT-H in the LLM's bf16 (as LISA runs it); decoder and losses stay fp32
+    sam=dict(
+        type='SAMWrapper',
+        model_type='vit_h',
+        checkpoint=sam_checkpoint,
+        image_encoder_dtype='bfloat16'),
     loss_mask_bce=dict(type='MaskBCELoss', loss_weight=2.0),
     loss_mask_dice=dict(type='MaskDiceLoss', loss_weight=0.5),
     ce_loss_weight=1.0,

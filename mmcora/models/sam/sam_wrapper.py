@@ -147,6 +147,12 @@ class SAMWrapper(nn.Module):
             gradient makes DDP fail unless ``find_unused_parameters`` is set. Defaults to True.
         encoder_batch_size (int): Images per image-encoder call; bounds activation memory
             (ViT-H at 1024² is heavy). Defaults to 1.
+        image_encoder_dtype (str, optional): Keep the frozen image encoder in this dtype
+            (``'bfloat16'``, the LLM's dtype in the paper-size configs: ViT-H's 632 M weights
+            take half the memory and run in bf16 on tensor cores). The prompt encoder, the mask
+            decoder and the losses stay in fp32: the embeddings are returned in fp32. Only with
+            ``freeze_image_encoder`` (an optimizer would step bf16 weights). Defaults to None
+            (the dtype the weights were built in, fp32).
 
     Attributes:
         pixel_mean (Tensor): (3, 1, 1) SAM normalisation mean, 0-255 scale (a buffer, not
@@ -162,10 +168,20 @@ class SAMWrapper(nn.Module):
                  freeze_image_encoder: bool = True,
                  freeze_prompt_encoder: bool = True,
                  freeze_iou_head: bool = True,
-                 encoder_batch_size: int = 1) -> None:
+                 encoder_batch_size: int = 1,
+                 image_encoder_dtype: Optional[str] = None) -> None:
         super().__init__()
         if encoder_batch_size < 1:
             raise ValueError(f'encoder_batch_size must be >= 1, got {encoder_batch_size}')
+        encoder_dtype = None
+        if image_encoder_dtype is not None:
+            encoder_dtype = getattr(torch, str(image_encoder_dtype), None)
+            if not isinstance(encoder_dtype, torch.dtype) or not encoder_dtype.is_floating_point:
+                raise ValueError(f'model.sam.image_encoder_dtype must name a floating torch dtype '
+                                 f"such as 'bfloat16', got {image_encoder_dtype!r}")
+            if not freeze_image_encoder:
+                raise ValueError('model.sam.image_encoder_dtype needs freeze_image_encoder=True: '
+                                 'a trained encoder keeps fp32 weights (use --amp for autocast)')
         if toy_pretrain is not None and (tiny is None or checkpoint is not None):
             raise ValueError('toy_pretrain makes the checkpoint of a tiny SAM: give it with '
                              'tiny=dict(...) and without checkpoint')
@@ -178,11 +194,14 @@ class SAMWrapper(nn.Module):
         self.register_buffer('pixel_mean', sam.pixel_mean.clone(), persistent=False)
         self.register_buffer('pixel_std', sam.pixel_std.clone(), persistent=False)
         self.encoder_batch_size = encoder_batch_size
+        self._encoder_dtype_set = encoder_dtype is not None
         if toy_pretrain is not None:
             from ..foundation import ensure_toy_sam
             checkpoint = ensure_toy_sam({**TINY_DEFAULTS, **tiny}, toy_pretrain)
         if checkpoint is not None:
             self.load_sam_checkpoint(checkpoint)
+        if encoder_dtype is not None:  # after loading the (fp32) official weights
+            self.image_encoder.to(encoder_dtype)
 
         # Names, not module references: survives deepcopy (the stage-3 frozen decoder copy).
         self.frozen_names: Tuple[str, ...] = tuple(name
@@ -290,7 +309,8 @@ class SAMWrapper(nn.Module):
                 :attr:`img_size`.
 
         Returns:
-            Tensor: (B, prompt_dim, S/p, S/p) image embeddings (S/p = 64 for official SAM).
+            Tensor: (B, prompt_dim, S/p, S/p) image embeddings (S/p = 64 for official SAM), in
+            fp32 when ``image_encoder_dtype`` keeps the encoder in another dtype.
         """
         if images.dim() != 4 or images.shape[1] != 3 or \
                 tuple(images.shape[-2:]) != (self.img_size, self.img_size):
@@ -301,11 +321,14 @@ class SAMWrapper(nn.Module):
         weight = self.image_encoder.patch_embed.proj.weight
         images = images.to(weight.device, weight.dtype)
         if images.shape[0] == 0:
-            return images.new_zeros(0, self.prompt_dim, *self.embedding_size)
+            empty = images.new_zeros(0, self.prompt_dim, *self.embedding_size)
+            return empty.float() if self._encoder_dtype_set else empty
         with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
-            return torch.cat([
+            embeddings = torch.cat([
                 self.image_encoder(chunk) for chunk in images.split(self.encoder_batch_size, dim=0)
             ])
+        # an encoder kept in bf16 (image_encoder_dtype) feeds the fp32 decoder
+        return embeddings.float() if self._encoder_dtype_set else embeddings
 
     def decode(self, image_embeddings: Tensor, prompt_embeddings: Tensor,
                image_index: Tensor) -> Tensor:
