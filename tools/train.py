@@ -14,8 +14,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner, find_latest_checkpoint
 
 import mmcora  # noqa: F401  registers mmcora's components and checkpoint fixes
-from mmcora.engine import (apply_torch_threads, register_checkpoint_fit, resume_checkpoint,
-                           setup_cpu_distributed)
+from mmcora.engine import (amp_optim_wrapper, apply_torch_threads, register_checkpoint_fit,
+                           resume_checkpoint, setup_cpu_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -64,22 +64,16 @@ def main() -> None:
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
 
-    if args.amp:
-        optim_wrapper = cfg.optim_wrapper.type
-        if optim_wrapper == 'AmpOptimWrapper':
+    if args.amp:  # bf16 autocast where the GPU supports it (mmcora.engine.precision)
+        if cfg.optim_wrapper.get('type') == 'AmpOptimWrapper':
             print_log(
                 'AMP training is already enabled in your config.',
                 logger='current',
                 level=logging.WARNING)
-        else:
-            assert optim_wrapper == 'OptimWrapper', (
-                '`--amp` is only supported when the optimizer wrapper type is '
-                f'`OptimWrapper` but got {optim_wrapper}.')
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.loss_scale = 'dynamic'
         import torch
-        if not torch.cuda.is_available():
-            raise SystemExit('--amp needs a GPU: mmengine\'s AmpOptimWrapper does not run on CPU')
+        cuda = torch.cuda.is_available()
+        cfg.optim_wrapper = amp_optim_wrapper(cfg.optim_wrapper, cuda, cuda
+                                              and torch.cuda.is_bf16_supported())
 
     cfg.resume = args.resume
     if args.resume and cfg.get('load_from') is None:

@@ -2,6 +2,7 @@ from .checkpoint_fit import (CheckpointFitHook, CheckpointMismatchError, load_mo
                              register_checkpoint_fit)
 from .cpu_distributed import setup_cpu_distributed
 from .hooks import DataFilesCheckHook
+from .precision import amp_optim_wrapper
 from .random_state import RandomStateHook
 from .safe_checkpoint import UnsafeCheckpointError, install_checkpoint_loaders, load_checkpoint_file
 from .stages import CORAStagedTrainLoop
@@ -10,7 +11,7 @@ from .token_bank_hook import TokenBankHook, gather_rows
 from .work_dir import resume_checkpoint
 
 __all__ = [
-    'CheckpointFitHook', 'CheckpointMismatchError', 'load_model_checkpoint',
+    'amp_optim_wrapper', 'CheckpointFitHook', 'CheckpointMismatchError', 'load_model_checkpoint',
     'register_checkpoint_fit', 'CORAStagedTrainLoop', 'DataFilesCheckHook', 'RandomStateHook',
     'TokenBankHook', 'gather_rows', 'UnsafeCheckpointError', 'apply_torch_threads',
     'install_checkpoint_loaders', 'load_checkpoint_file', 'resume_checkpoint',
