@@ -306,6 +306,7 @@ ROWS = {
     'ReasoningIoUMetric': ('METRICS', lambda c: dict(type='ReasoningIoUMetric'), _is(BaseMetric)),
     'DataFilesCheckHook': ('HOOKS', lambda c: dict(type='DataFilesCheckHook'), _is(Hook)),
     'CheckpointFitHook': ('HOOKS', lambda c: dict(type='CheckpointFitHook'), _is(Hook)),
+    'TrainableCheckpointHook': ('HOOKS', lambda c: dict(type='TrainableCheckpointHook'), _is(Hook)),
     'ReasoningVisualizationHook': ('HOOKS', lambda c: dict(type='ReasoningVisualizationHook'),
                                    _is(Hook)),
     'MultiSourceSampler': ('DATA_SAMPLERS', _sampler, _sampler_check),
@@ -370,7 +371,7 @@ def test_every_registered_component_has_a_row():
     names = {(r, n) for r, ns in added.items() for n in ns}
     rows = {(r, n) for n, (r, _, _) in ROWS.items()}
     assert names == rows, dict(missing=sorted(names - rows), stale=sorted(rows - names))
-    assert len(rows) == len(ROWS) == 54
+    assert len(rows) == len(ROWS) == 55
 
 
 @pytest.fixture(scope='module')

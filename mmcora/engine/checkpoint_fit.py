@@ -24,6 +24,8 @@ from mmengine.runner import find_latest_checkpoint
 from mmengine.runner.checkpoint import _load_checkpoint
 from mmseg.registry import HOOKS
 
+from .trainable_checkpoint import restore_base_weights
+
 SHOWN = 3  # keys named per kind of mismatch
 
 
@@ -122,6 +124,7 @@ def load_model_checkpoint(model: torch.nn.Module,
     """
     checkpoint = _load_checkpoint(filename, map_location=map_location)
     model = model.module if is_model_wrapper(model) else model
+    restore_base_weights(model, checkpoint, filename)  # a trainable-only checkpoint
     load_state_dict_checked(model, state_dict_of(checkpoint, filename), filename)
     return checkpoint
 
@@ -132,8 +135,10 @@ class CheckpointFitHook(Hook):
 
     mmengine calls ``after_load_checkpoint`` with the checkpoint read and not yet loaded; the
     hook loads it checked (:func:`load_state_dict_checked`), so a checkpoint of another config
-    stops the run before its first iteration, with the file named. mmengine's lenient load
-    that follows copies the same weights once more (no second read of the file).
+    stops the run before its first iteration, with the file named. A trainable-only checkpoint
+    (:class:`TrainableCheckpointHook`) gets its base weights from the model first, checked.
+    mmengine's lenient load that follows copies the same weights once more (no second read of
+    the file).
     """
     priority = 'VERY_HIGH'
 
@@ -142,6 +147,8 @@ class CheckpointFitHook(Hook):
         if filename is None:  # --resume without a path: mmengine took the newest one
             filename = find_latest_checkpoint(runner.work_dir) or 'the resumed checkpoint'
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        # a trainable-only checkpoint: the base weights checked, then filled in for mmengine
+        restore_base_weights(model, checkpoint, filename)
         load_state_dict_checked(model, state_dict_of(checkpoint, filename), filename)
 
 

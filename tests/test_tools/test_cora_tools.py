@@ -113,3 +113,39 @@ def test_sam_linear_probe_sees_what_toy_pretraining_adds(toy_city_root):
     acc, miou = probe()
     assert 0 < random_acc < acc <= 1
     assert miou > random_miou + 10, (miou, random_miou)
+
+
+def test_trainable_only_checkpoints_resume_and_test_as_full_ones(tmp_path, toy_city_root,
+                                                                 toy_city_spec):
+    """The CORA configs save only what trains (TrainableCheckpointHook); --resume and
+    tools/test.py from such a checkpoint give what a full checkpoint of the same run gives."""
+    import torch
+    config = _small_config(tmp_path, toy_city_root, toy_city_spec, 4, 4)
+    runs = {}
+    for kind, options in (('trainable', []),
+                          ('full', ['default_hooks.trainable_checkpoint.omit_frozen=False'])):
+        work = str(tmp_path / kind)
+        run_tool([sys.executable, 'tools/train.py', config, '--work-dir', work] +
+                 (['--cfg-options', *options] if options else []))
+        size = osp.getsize(osp.join(work, 'iter_4.pth'))
+        run_tool([
+            sys.executable, 'tools/train.py', config, '--work-dir', work, '--resume',
+            '--cfg-options', 'train_cfg.max_iters=6', *options
+        ])
+        assert 'resumed epoch: 0, iter: 4' in _log(work)
+        out = str(tmp_path / f'{kind}_test')
+        run_tool([
+            sys.executable, 'tools/test.py', config,
+            osp.join(work, 'iter_6.pth'), '--work-dir', out
+        ])
+        metrics = re.findall(r'reason/\S+: [\d.]+', _log(out))  # not the timings
+        runs[kind] = (size, torch.load(osp.join(work, 'iter_6.pth'), weights_only=False), metrics)
+    (small, trained, small_metrics), (large, full, full_metrics) = runs['trainable'], runs['full']
+    # the toy trains whole token rows and heads (with their optimizer state): a smaller share
+    # of the model is frozen than at 7B
+    assert small < 0.8 * large, (small, large)
+    omitted = set(trained['meta']['trainable_only']['omitted'])
+    assert omitted and set(trained['state_dict']) == set(full['state_dict']) - omitted
+    for name, value in trained['state_dict'].items():  # the same training, either way
+        assert torch.equal(value, full['state_dict'][name]), name
+    assert small_metrics == full_metrics and any('cIoU' in m for m in small_metrics)

@@ -25,4 +25,8 @@ default_hooks = dict(
         save_best='reason/cIoU',
         rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='ReasoningVisualizationHook'))
+    visualization=dict(type='ReasoningVisualizationHook'),
+    # checkpoints hold the trained weights only (the frozen base comes from the config), and
+    # any checkpoint must fit the model key for key (omit_frozen=False saves everything)
+    trainable_checkpoint=dict(type='TrainableCheckpointHook'),
+    checkpoint_fit=dict(type='CheckpointFitHook'))
