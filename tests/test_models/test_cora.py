@@ -158,7 +158,11 @@ def test_heads_come_from_config_with_sizes_from_the_built_parts(llava_dir):
     assert model.anchor_encoder.mask_proj[0].in_features == model.mllm.vision_hidden_size
     cfg.anchor_encoder = None
     assert MODELS.build(cfg).anchor_encoder is None
-    cfg.projector = dict(type='SegTokenProjector', in_dim=7)  # a given size is kept
-    with pytest.raises(RuntimeError):  # 7 is not the LLM's hidden size: the forward fails
-        model = MODELS.build(cfg)
-        model.projector(torch.zeros(1, model.mllm.hidden_size))
+    cfg.projector = dict(type='SegTokenProjector', in_dim=model.mllm.hidden_size)  # the same
+    assert MODELS.build(cfg).projector.layers[0].in_features == model.mllm.hidden_size
+    cfg.projector = dict(type='SegTokenProjector', in_dim=7)  # failed at the first forward
+    with pytest.raises(
+            ValueError,
+            match=rf'model\.projector\.in_dim is 7, but the built model needs '
+            rf'{model.mllm.hidden_size}: leave it out'):
+        MODELS.build(cfg)

@@ -19,6 +19,25 @@ from ..pretrained import check_model_paths
 SampleList = List[ReasoningDataSample]
 
 
+def _sized(head: dict, key: str, **sizes: int) -> dict:
+    """A head's config with the sizes the built LLaVA and SAM give it.
+
+    Args:
+        head (dict): The head's config (``model.projector``, ``model.anchor_encoder``).
+        key (str): Its config key, for the error.
+        **sizes (int): The sizes the built parts need, e.g. ``in_dim`` = the LLM's hidden size.
+
+    Raises:
+        ValueError: The config gives a size other than the one the model needs (the forward
+            would fail at the first iteration with a shape error).
+    """
+    for name, size in sizes.items():
+        if name in head and head[name] != size:
+            raise ValueError(f'model.{key}.{name} is {head[name]}, but the built model needs '
+                             f'{size}: leave it out to take it from the model')
+    return dict(sizes, **head)
+
+
 @MODELS.register_module()
 class CORASegmentor(BaseModel):
     """Image + free-form instructions -> one binary mask per instruction.
@@ -87,12 +106,14 @@ class CORASegmentor(BaseModel):
                 self.data_preprocessor.sam_size = self.sam.img_size
             self.data_preprocessor.set_clip_statistics(self.mllm.image_mean, self.mllm.image_std)
         self.projector = MODELS.build(
-            dict(dict(in_dim=self.mllm.hidden_size, out_dim=self.sam.prompt_dim), **projector))
-        # yapf: disable  (yapf splits the ** of **anchor_encoder across lines)
-        self.anchor_encoder = None if anchor_encoder is None else MODELS.build(dict(
-            dict(clip_dim=self.mllm.vision_hidden_size, hidden_size=self.mllm.hidden_size),
-            **anchor_encoder))
-        # yapf: enable
+            _sized(
+                projector, 'projector', in_dim=self.mllm.hidden_size, out_dim=self.sam.prompt_dim))
+        self.anchor_encoder = None if anchor_encoder is None else MODELS.build(
+            _sized(
+                anchor_encoder,
+                'anchor_encoder',
+                clip_dim=self.mllm.vision_hidden_size,
+                hidden_size=self.mllm.hidden_size))
         self.loss_mask_bce = bce
         self.loss_mask_dice = dice
         self.ce_loss_weight = ce_loss_weight
