@@ -263,6 +263,10 @@ def test_checkpoint_of_another_config_is_refused_naming_the_file(tmp_path):
     torch.save(dict(state_dict={'module.' + k: v for k, v in trained.items()}), fits)
     load_model_checkpoint(model, str(fits))
     assert all(torch.equal(v, trained[k]) for k, v in model.state_dict().items())
+    from mmseg.models import SegTTAModel  # tools/test.py --tta: keys of the wrapped model
+    tta = SegTTAModel(module=_toy_fcn())
+    load_model_checkpoint(tta, str(fits))
+    assert all(torch.equal(v, trained[k]) for k, v in tta.module.state_dict().items())
 
 
 def test_inferencer_refuses_a_checkpoint_of_another_config(tmp_path, inferencer, inferencer_cfg):

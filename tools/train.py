@@ -72,8 +72,9 @@ def main() -> None:
                 level=logging.WARNING)
         import torch
         cuda = torch.cuda.is_available()
-        cfg.optim_wrapper = amp_optim_wrapper(cfg.optim_wrapper, cuda, cuda
-                                              and torch.cuda.is_bf16_supported())
+        # native bf16 only (Ampere and later): emulated bf16 on a V100 or T4 is slow
+        bf16 = cuda and torch.cuda.is_bf16_supported(including_emulation=False)
+        cfg.optim_wrapper = amp_optim_wrapper(cfg.optim_wrapper, cuda, bf16)
 
     cfg.resume = args.resume
     if args.resume and cfg.get('load_from') is None:

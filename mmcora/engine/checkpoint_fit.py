@@ -19,12 +19,11 @@ from typing import Any, Callable, Dict, List, Optional, Union
 
 import torch
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmengine.runner import find_latest_checkpoint
 from mmengine.runner.checkpoint import _load_checkpoint
 from mmseg.registry import HOOKS
 
-from .trainable_checkpoint import restore_base_weights
+from .trainable_checkpoint import restore_base_weights, unwrap_model
 
 SHOWN = 3  # keys named per kind of mismatch
 
@@ -123,7 +122,7 @@ def load_model_checkpoint(model: torch.nn.Module,
         CheckpointMismatchError: See :func:`load_state_dict_checked`.
     """
     checkpoint = _load_checkpoint(filename, map_location=map_location)
-    model = model.module if is_model_wrapper(model) else model
+    model = unwrap_model(model)
     restore_base_weights(model, checkpoint, filename)  # a trainable-only checkpoint
     load_state_dict_checked(model, state_dict_of(checkpoint, filename), filename)
     return checkpoint
@@ -146,7 +145,7 @@ class CheckpointFitHook(Hook):
         filename: Optional[str] = runner._load_from
         if filename is None:  # --resume without a path: mmengine took the newest one
             filename = find_latest_checkpoint(runner.work_dir) or 'the resumed checkpoint'
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model = unwrap_model(runner.model)
         # a trainable-only checkpoint: the base weights checked, then filled in for mmengine
         restore_base_weights(model, checkpoint, filename)
         load_state_dict_checked(model, state_dict_of(checkpoint, filename), filename)

@@ -73,7 +73,11 @@ def file_damage(path: str) -> Optional[str]:
     if head.startswith(PNG_SIGNATURE) and PNG_END not in tail:
         return 'PNG without its IEND chunk at the end (truncated?)'
     if head.startswith(JPEG_START) and JPEG_END not in tail:
-        return 'JPEG without its end-of-image marker at the end (truncated?)'
+        # a whole JPEG may carry data after its image (MPF pictures, motion photos): only a
+        # file without any end-of-image marker is cut short
+        with open(path, 'rb') as f:
+            if JPEG_END not in f.read():
+                return 'JPEG without its end-of-image marker (truncated?)'
     return None
 
 

@@ -95,8 +95,8 @@ def load_checkpoint_file(filename: str, map_location: Union[str, Callable, None]
         except Exception:  # legacy (non-zip) files cannot be inspected
             unsafe = [str(error).splitlines()[0]]
         allowed = {
-            f'{g.__module__}.{g.__qualname__}'
-            for g in SAFE_CHECKPOINT_GLOBALS if not isinstance(g, tuple)
+            g[1] if isinstance(g, tuple) else f'{g.__module__}.{g.__qualname__}'
+            for g in SAFE_CHECKPOINT_GLOBALS
         }
         unsafe = [name for name in unsafe if name not in allowed] or unsafe
         raise UnsafeCheckpointError(

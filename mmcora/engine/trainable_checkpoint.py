@@ -16,20 +16,39 @@ base model's, which the config loads anyway (``model.mllm.pretrained``, ``model.
   check and mmengine's load see a complete state dict. Other base weights are an error naming
   the file: the checkpoint's trained parts would sit on a base they were not trained with.
 
-The fingerprint hashes each frozen tensor's name, shape, dtype and an evenly strided sample of
-at most :data:`SAMPLE` values: cheap for 7B (a few thousand values per tensor leave the
-device), and any other checkpoint of the base (another size, fine-tune or seed) differs in it.
+The fingerprint of each frozen tensor hashes its shape, dtype and :data:`SAMPLE` values spread
+evenly over it: cheap for 7B (a few thousand values per tensor leave the device), and another
+base (another size, dtype, fine-tune, or random weights under another seed) differs in it,
+except for changes that miss every sampled value. Frozen parameters that training changes
+(Seg-Zero's reference model, synced from the policy) must not be omitted: the hook is for
+models whose frozen parameters are the base's, as CORA's; for others the check refuses the
+resume instead of silently restoring the base.
 """
 import hashlib
 from typing import Dict, List
 
 import torch
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
+from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmseg.registry import HOOKS
 
 META_KEY = 'trainable_only'
 SAMPLE = 4096  # values per tensor in the fingerprint
+
+
+def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The model a checkpoint's keys name: without DDP/FSDP wrappers and test-time augmentation
+    (``tools/test.py --tta`` wraps it in ``SegTTAModel``), as mmengine's own loader unwraps it.
+
+    Args:
+        model (torch.nn.Module): The runner's model.
+
+    Returns:
+        torch.nn.Module: The innermost model.
+    """
+    while is_model_wrapper(model) or isinstance(model, BaseTTAModel):
+        model = model.module
+    return model
 
 
 def frozen_parameter_names(model: torch.nn.Module) -> List[str]:
@@ -44,24 +63,27 @@ def frozen_parameter_names(model: torch.nn.Module) -> List[str]:
     return sorted(name for name, param in model.named_parameters() if not param.requires_grad)
 
 
-def fingerprint(tensors: Dict[str, torch.Tensor], names: List[str]) -> str:
-    """A hash of named tensors: each name, shape, dtype and a strided sample of its values.
+def fingerprints(tensors: Dict[str, torch.Tensor], names: List[str]) -> Dict[str, str]:
+    """Per named tensor, a hash of its shape, dtype and :data:`SAMPLE` values spread evenly
+    over it, first to last (all of it when smaller).
 
     Args:
         tensors (dict[str, torch.Tensor]): A state dict.
-        names (list[str]): The keys to hash, in this order.
+        names (list[str]): The keys to hash.
 
     Returns:
-        str: Hex SHA-256.
+        dict[str, str]: Name to a 16-hex-digit SHA-256 prefix.
     """
-    digest = hashlib.sha256()
+    digests = {}
     for name in names:
         tensor = tensors[name].detach()
         flat = tensor.reshape(-1)
-        sample = flat[::max(1, flat.numel() // SAMPLE)][:SAMPLE].contiguous().cpu()
-        digest.update(f'{name}{tuple(tensor.shape)}{tensor.dtype}'.encode())
-        digest.update(sample.view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+        if flat.numel() > SAMPLE:
+            flat = flat[torch.linspace(0, flat.numel() - 1, SAMPLE, device=flat.device).long()]
+        digest = hashlib.sha256(f'{tuple(tensor.shape)}{tensor.dtype}'.encode())
+        digest.update(flat.contiguous().cpu().view(torch.uint8).numpy().tobytes())
+        digests[name] = digest.hexdigest()[:16]
+    return digests
 
 
 def restore_base_weights(model: torch.nn.Module, checkpoint: dict, filename: str) -> dict:
@@ -93,13 +115,17 @@ def restore_base_weights(model: torch.nn.Module, checkpoint: dict, filename: str
             f'{filename} holds only trained weights, and this {type(model).__name__} has no '
             f'{len(absent)} of the base weights it leaves out (first: {absent[0]}): was it made '
             'with another config?')
-    if fingerprint(own, names) != meta['fingerprint']:
+    saved, here = meta['fingerprints'], fingerprints(own, names)
+    differ = [name for name in names if here[name] != saved[name]]
+    if differ:
+        first = own[differ[0]]
         raise CheckpointMismatchError(
-            f'{filename} holds only trained weights, and the base weights of this model are not '
-            f'the ones they were trained on ({len(names)} frozen tensors, fingerprint '
-            f'{fingerprint(own, names)[:12]} here, {meta["fingerprint"][:12]} in the file): '
-            'give the pretrained paths of the training config (model.mllm.pretrained, '
-            'model.sam.checkpoint, ...)')
+            f'{filename} holds only trained weights, and {len(differ)} of the {len(names)} '
+            f'frozen base tensors of this model are not the ones they were trained on (first: '
+            f'{differ[0]}, {tuple(first.shape)} {first.dtype} here): give the pretrained paths '
+            'and dtypes of the training config (model.mllm.pretrained, model.sam.checkpoint, '
+            'image_encoder_dtype, ...); a randomly initialised base (a tiny model without '
+            'toy_pretrain) differs with the seed')
     state_dict = checkpoint.setdefault('state_dict', {})
     for name in names:
         state_dict.setdefault(name, own[name])
@@ -128,9 +154,9 @@ class TrainableCheckpointHook(Hook):
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         if not self.omit_frozen:
             return
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model = unwrap_model(runner.model)
         names = [n for n in frozen_parameter_names(model) if n in checkpoint['state_dict']]
         checkpoint.setdefault('meta', {})[META_KEY] = dict(
-            omitted=names, fingerprint=fingerprint(checkpoint['state_dict'], names))
+            omitted=names, fingerprints=fingerprints(checkpoint['state_dict'], names))
         for name in names:
             del checkpoint['state_dict'][name]

@@ -124,15 +124,25 @@ def _cut(path, keep=0.5):
     return path
 
 
-@pytest.mark.parametrize('make, why', [
-    (lambda d: _png(d / 'a.png'), None),
-    (lambda d: _cut(_png(d / 'a.png')), r'PNG without its IEND chunk at the end \(truncated\?\)'),
-    (lambda d: _cut(_png(d / 'a.png', (256, 256)), 0.99), r'PNG without its IEND chunk'),
-    (lambda d: _png(d / 'a.jpg', (256, 256)), None),
-    (lambda d: _cut(_png(d / 'a.jpg', (256, 256))), r'JPEG without its end-of-image marker'),
-    (lambda d: _cut(_png(d / 'a.png'), 0), r'empty file'),
-    (lambda d: np.save(d / 'a.npy', np.zeros(100)) or str(d / 'a.npy'), None),
-])
+def _trailing(path, size=4096):
+    with open(path, 'ab') as f:
+        f.write(bytes(size))
+    return path
+
+
+@pytest.mark.parametrize(
+    'make, why',
+    [
+        (lambda d: _png(d / 'a.png'), None),
+        (lambda d: _cut(_png(d / 'a.png')),
+         r'PNG without its IEND chunk at the end \(truncated\?\)'),
+        (lambda d: _cut(_png(d / 'a.png', (256, 256)), 0.99), r'PNG without its IEND chunk'),
+        (lambda d: _png(d / 'a.jpg', (256, 256)), None),
+        (lambda d: _cut(_png(d / 'a.jpg', (256, 256))), r'JPEG without its end-of-image marker'),
+        (lambda d: _trailing(_png(d / 'a.jpg', (256, 256))), None),  # e.g. an MPF second picture
+        (lambda d: _cut(_png(d / 'a.png'), 0), r'empty file'),
+        (lambda d: np.save(d / 'a.npy', np.zeros(100)) or str(d / 'a.npy'), None),
+    ])
 def test_file_damage(tmp_path, make, why):
     found = file_damage(make(tmp_path))
     if why is None:

@@ -50,6 +50,7 @@ def test_other_base_weights_are_refused(inferencer, tmp_path):
         other_base.sam.image_encoder.patch_embed.proj.weight.mul_(1.5)
     with pytest.raises(
             CheckpointMismatchError,
-            match=r'iter_600\.pth holds only trained weights, and the base weights of this '
-            r'model are not the ones they were trained on .*model\.mllm\.pretrained'):
+            match=r'iter_600\.pth holds only trained weights, and 1 of the \d+ frozen base '
+            r'tensors of this model are not the ones they were trained on \(first: '
+            r'sam\.image_encoder\.patch_embed\.proj\.weight, .*model\.mllm\.pretrained'):
         load_model_checkpoint(other_base, str(path))
