@@ -25,7 +25,21 @@ from ..pretrained import check_hf_directory
 from .tiny_llava import SYSTEM_PROMPT, ensure_tiny_llava, tiny_spec
 
 IGNORE = -100
+TOKENIZATIONS = ('conversation', 'separate')
 HF_NAME = ('LLaVA', 'llava-1.5-7b-hf')  # what and an example, for messages
+
+IMAGE_PLACEHOLDER = '<image>'
+
+
+def chat_prefix(system_prompt: str) -> str:
+    """The text every prompt on an image starts with, ``<system prompt> USER: <image>\n``."""
+    return f'{system_prompt} USER: {IMAGE_PLACEHOLDER}\n'
+
+
+def expand_image_token(ids: List[int], image_token_id: int, num_image_tokens: int) -> List[int]:
+    """Replace the one image placeholder in ``ids`` by ``num_image_tokens`` of them."""
+    at = ids.index(image_token_id)
+    return ids[:at] + [image_token_id] * num_image_tokens + ids[at + 1:]
 
 
 def chat_prefix_ids(tokenizer, system_prompt: str, image_token_id: int,
@@ -34,14 +48,21 @@ def chat_prefix_ids(tokenizer, system_prompt: str, image_token_id: int,
     ``num_image_tokens`` image tokens (``image_token_id`` < 0: text only, ``... USER:``)."""
     if image_token_id < 0:
         return tokenizer(f'{system_prompt} USER:').input_ids
-    ids = tokenizer(f'{system_prompt} USER: <image>\n').input_ids
-    at = ids.index(image_token_id)
-    return ids[:at] + [image_token_id] * num_image_tokens + ids[at + 1:]
+    return expand_image_token(
+        tokenizer(chat_prefix(system_prompt)).input_ids, image_token_id, num_image_tokens)
 
 
 def encode_turn(tokenizer, text: str, answer: Optional[str]) -> Tuple[List[int], List[int]]:
-    """Ids and labels of the turn after the prefix, ``<text> ASSISTANT: <answer></s>``;
-    labels are the answer's ids and eos, IGNORE elsewhere (no answer: the query alone)."""
+    """Ids and labels of the turn after the prefix, ``<text> ASSISTANT: <answer></s>``, with
+    the query and the answer tokenized apart (labels: the answer's ids and eos, IGNORE
+    elsewhere; no answer: the query alone).
+
+    This is the toy foundation LLaVA's pretraining format (:mod:`..foundation.llava_pretrain`),
+    kept as it is so that the cached toy LLaVAs stay valid. :class:`LlavaMLLM` tokenizes each
+    conversation as one string instead (:func:`encode_conversation`): a tokenizer that puts a
+    ``▁`` before every separately tokenized string (SentencePiece's dummy prefix) gives the
+    suffix and the answer tokens that the one-string template would not have.
+    """
     ids = tokenizer(text + ' ASSISTANT:', add_special_tokens=False).input_ids
     labels = [IGNORE] * len(ids)
     if answer is not None:
@@ -49,6 +70,70 @@ def encode_turn(tokenizer, text: str, answer: Optional[str]) -> Tuple[List[int],
         reply.append(tokenizer.eos_token_id)
         ids, labels = ids + reply, labels + reply
     return ids, labels
+
+
+def encode_conversation(tokenizer,
+                        system_prompt: str,
+                        text: str,
+                        answer: Optional[str] = None,
+                        name: str = 'the query') -> Tuple[List[int], List[int], List[int]]:
+    """Tokenize one conversation as LLaVA-1.5 does: the whole string at once.
+
+    The string is ``<system prompt> USER: <image>\n<text> ASSISTANT: <answer>`` (without an
+    answer it ends at ``ASSISTANT:``, the generation prompt), tokenized in one call, as
+    llava-hf's processor does, and split by character offsets into the shared prefix (the
+    tokens up to and including those of ``<image>\n``) and the query's suffix. With an answer,
+    eos is appended and the labels are the tokens after ``ASSISTANT:`` (the answer's, with the
+    space before it: part of its first token, or a ``▁`` of its own before a special token
+    such as ``[SEG]``) and eos, IGNORE elsewhere; the unlabeled tokens are then the generation
+    prompt's, so what generation has to emit first is what teacher forcing trains.
+
+    Args:
+        tokenizer (PreTrainedTokenizerFast): A fast tokenizer (offset mappings are needed).
+        system_prompt (str): Text before ``USER:``.
+        text (str): The instruction (anchor placeholders already replaced by their tokens).
+        answer (str, optional): The answer to teacher-force, or None (generation).
+        name (str): The query's name for error messages.
+
+    Returns:
+        tuple[list[int], list[int], list[int]]: The prefix ids (one image placeholder, not
+        expanded), the suffix ids and the suffix labels.
+
+    Raises:
+        TypeError: The tokenizer is not a fast one.
+        ValueError: A token spans the end of the prefix, or both ``ASSISTANT:`` and the
+            answer, naming the query.
+    """
+    if not getattr(tokenizer, 'is_fast', False):
+        raise TypeError(f'LLaVA prompts are tokenized with character offsets, which only fast '
+                        f'(tokenizers-backed) tokenizers give; got {type(tokenizer).__name__}')
+    prefix_end = len(chat_prefix(system_prompt))
+    prompt = f'{chat_prefix(system_prompt)}{text} ASSISTANT:'
+    full = prompt if answer is None else f'{prompt} {answer}'
+    encoded = tokenizer(full, return_offsets_mapping=True)
+    ids, spans = list(encoded.input_ids), [tuple(span) for span in encoded.offset_mapping]
+    while len(ids) > 1 and spans[-1] == (0, 0) and ids[-1] in tokenizer.all_special_ids:
+        ids.pop()  # appended by the post-processor (add_eos_token): ours comes below
+        spans.pop()
+    split = 0
+    while split < len(ids) and spans[split][1] <= prefix_end:
+        split += 1
+    if any(start < prefix_end for start, _ in spans[split:]):
+        raise ValueError(f'{name}: a token spans the end of the shared prefix '
+                         f'({full[prefix_end - 8:prefix_end + 8]!r}); the prompt cannot be '
+                         'split into the image prefix and the query')
+    prefix, suffix = ids[:split], ids[split:]
+    labels = [IGNORE] * len(suffix)
+    if answer is not None:
+        for i, (start, end) in enumerate(spans[split:]):
+            if end > len(prompt):  # after 'ASSISTANT:': the space and the answer
+                if start < len(prompt):
+                    raise ValueError(f'{name}: a token spans both "ASSISTANT:" and the answer '
+                                     f'({full[start:end]!r})')
+                labels[i] = suffix[i]
+        suffix.append(tokenizer.eos_token_id)
+        labels.append(tokenizer.eos_token_id)
+    return prefix, suffix, labels
 
 
 @dataclass
@@ -92,6 +177,12 @@ class LlavaMLLM(nn.Module):
             in tokens; LLaVA-1.5's prefix alone is about 615 (576 image tokens), and it was
             trained with 2048 (``model_max_length``).
         system_prompt (str): Text before ``USER:``.
+        tokenization (str, optional): How prompts are tokenized: ``'conversation'``, each
+            conversation as one string, LLaVA-1.5's template (:func:`encode_conversation`), or
+            ``'separate'``, the query and the answer apart (:func:`encode_turn`), the format
+            the toy foundation LLaVA is pretrained in. None: ``'separate'`` for a tiny LLaVA
+            with the toy tokenizer (``tiny`` given, without ``tokenizer='llama'``: the toy
+            figures were made so), ``'conversation'`` otherwise.
     """
 
     def __init__(self,
@@ -103,8 +194,16 @@ class LlavaMLLM(nn.Module):
                  dtype: str = 'float32',
                  gradient_checkpointing: bool = False,
                  max_length: int = 2048,
-                 system_prompt: str = SYSTEM_PROMPT) -> None:
+                 system_prompt: str = SYSTEM_PROMPT,
+                 tokenization: Optional[str] = None) -> None:
         super().__init__()
+        if tokenization is None:
+            toy = tiny is not None and tiny.get('tokenizer', 'tiny') == 'tiny'
+            tokenization = 'separate' if toy else 'conversation'
+        if tokenization not in TOKENIZATIONS:
+            raise ValueError(f'model.mllm.tokenization must be one of {TOKENIZATIONS}, got '
+                             f'{tokenization!r}')
+        self.tokenization = tokenization
         from transformers import AutoTokenizer, CLIPImageProcessor, LlavaForConditionalGeneration
         if toy_pretrain is not None:
             from ..foundation import LLaVARecipe, build_recipe, ensure_toy_llava
@@ -126,6 +225,10 @@ class LlavaMLLM(nn.Module):
             pretrained, 'model.mllm.pretrained'
             if toy_pretrain is None else 'the toy LLaVA of model.mllm.toy_pretrain', *HF_NAME)
         self.tokenizer = AutoTokenizer.from_pretrained(pretrained)
+        if tokenization == 'conversation' and not getattr(self.tokenizer, 'is_fast', False):
+            raise TypeError(f'{pretrained}: LlavaMLLM needs a fast (tokenizers-backed) tokenizer '
+                            'for the character offsets of its prompts; got '
+                            f'{type(self.tokenizer).__name__}')
         self.model = LlavaForConditionalGeneration.from_pretrained(
             pretrained, dtype=getattr(torch, dtype))
         processor = CLIPImageProcessor.from_pretrained(pretrained)
@@ -140,9 +243,12 @@ class LlavaMLLM(nn.Module):
             if not train_token_embeddings:
                 # checkpointed blocks need an input that requires grad to backpropagate LoRA
                 self.model.enable_input_require_grads()
-        # the shared prefix with the image placeholder expanded, tokenized once
-        self._prefix_ids = chat_prefix_ids(self.tokenizer, system_prompt, self.image_token_id,
-                                           self.num_image_tokens)
+        # the shared prefix, tokenized once (every conversation's own tokenization must begin
+        # with these ids), and with the image placeholder expanded
+        self.system_prompt = system_prompt
+        self._chat_prefix_ids = self.tokenizer(chat_prefix(system_prompt)).input_ids
+        self._prefix_ids = expand_image_token(self._chat_prefix_ids, self.image_token_id,
+                                              self.num_image_tokens)
 
     @staticmethod
     def check_paths(cfg: dict, key: str = 'model.mllm') -> None:
@@ -252,6 +358,11 @@ class LlavaMLLM(nn.Module):
                  names: Optional[Sequence[str]] = None) -> QueryTokens:
         """Tokenize query suffixes ``<text> ASSISTANT: <answer></s>``.
 
+        With ``tokenization='conversation'`` each conversation is tokenized as one string,
+        prefix included (:func:`encode_conversation`), and its prefix tokens are checked to be
+        the shared prefix's: the suffix ids are what the tokenizer gives that part of the whole
+        prompt. With ``'separate'``, :func:`encode_turn`.
+
         Args:
             texts (Sequence[str]): Instructions; ``<anchor>`` becomes the two anchor placeholder
                 tokens.
@@ -262,15 +373,29 @@ class LlavaMLLM(nn.Module):
                 and index).
 
         Raises:
-            ValueError: A prompt longer than ``max_length``, naming the query.
+            ValueError: A prompt longer than ``max_length``, or one whose tokenization does not
+                split into the shared prefix and a suffix, naming the query.
         """
         prefix_len = len(self._prefix_ids)
         rows, label_rows = [], []
         for i, text in enumerate(texts):
+            name = names[i] if names else f'query {i}'
             text = text.replace(ANCHOR_PLACEHOLDER, ANCHOR_MASK_TOKEN + ANCHOR_BOX_TOKEN)
-            ids, labels = encode_turn(self.tokenizer, text, None if answers is None else answers[i])
+            answer = None if answers is None else answers[i]
+            if self.tokenization == 'separate':
+                prefix = self._chat_prefix_ids
+                ids, labels = encode_turn(self.tokenizer, text, answer)
+            else:
+                prefix, ids, labels = encode_conversation(self.tokenizer, self.system_prompt, text,
+                                                          answer, name)
+            if prefix != self._chat_prefix_ids:
+                found, shared = (
+                    self.tokenizer.convert_ids_to_tokens(p)[-6:]
+                    for p in (prefix, self._chat_prefix_ids))
+                raise ValueError(f'{name}: tokenized with its query, the prompt\'s prefix ends '
+                                 f'in {found}, not in the shared prefix\'s {shared} '
+                                 f'({text[:60]!r}...)')
             if prefix_len + len(ids) > self.max_length:
-                name = names[i] if names else f'query {i}'
                 raise ValueError(f'{name}: the prompt has {prefix_len + len(ids)} tokens, over '
                                  f'the model\'s max_length {self.max_length} ({text[:60]!r}...)')
             rows.append(ids)

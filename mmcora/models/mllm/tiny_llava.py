@@ -5,9 +5,18 @@ distributed: ``LlavaForConditionalGeneration.save_pretrained`` with random (seed
 a tokenizer trained with the ``tokenizers`` library on the instruction vocabulary and saved in
 Hugging Face format, and a ``CLIPImageProcessor`` config. The model wrapper then loads it
 through exactly the code path of LLaVA-1.5-7B (``from_pretrained`` of a directory).
+
+The default tokenizer is the toy's own (a ``tokenizers`` BPE, :func:`train_tokenizer`); the
+spec's ``tokenizer='llama'`` writes a LLaMA-style one instead (:func:`train_llama_tokenizer`,
+a SentencePiece model with LLaMA's settings loaded as ``LlamaTokenizerFast``), so that tests
+see how LLaVA-1.5's tokenizer splits a prompt.
 """
+import io
+import json
+import os.path as osp
 import string
-from typing import Dict, Iterator
+import tempfile
+from typing import Dict, Iterator, Union
 
 import torch
 
@@ -21,6 +30,8 @@ FORMAT_VERSION = 1
 SYSTEM_PROMPT = ('A chat between a curious human and an artificial intelligence assistant. '
                  "The assistant gives helpful, detailed, and polite answers to the human's "
                  'questions.')
+# spec['tokenizer'] (absent: 'tiny', so that the default spec and its caches are unchanged)
+TOKENIZERS = ('tiny', 'llama')
 DEFAULT_SPEC: Dict[str, int] = dict(
     vocab_size=1024,
     hidden_size=64,
@@ -75,12 +86,102 @@ def train_tokenizer(vocab_size: int):
     return tokenizer
 
 
-def write_tiny_llava(path: str, **spec: int) -> None:
-    """Write a tiny LLaVA directory (weights, tokenizer, image processor) at ``path``."""
+def train_sentencepiece(vocab_size: int) -> bytes:
+    """A SentencePiece BPE model with LLaMA's trainer settings, trained on
+    :func:`instruction_corpus` (deterministic: one thread, every sentence, no sampling).
+
+    Args:
+        vocab_size (int): Pieces, the 3 specials and the 256 byte-fallback pieces included.
+
+    Returns:
+        bytes: The serialized model (a ``tokenizer.model`` file's content).
+    """
+    import sentencepiece as spm
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(list(instruction_corpus())),
+        model_writer=model,
+        model_type='bpe',
+        vocab_size=vocab_size,
+        hard_vocab_limit=False,  # the corpus may support fewer merges than a big vocab_size
+        character_coverage=1.0,
+        byte_fallback=True,
+        add_dummy_prefix=True,
+        split_digits=True,
+        remove_extra_whitespaces=False,
+        allow_whitespace_only_pieces=True,
+        normalization_rule_name='identity',
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+        num_threads=1,
+        minloglevel=2)
+    return model.getvalue()
+
+
+def train_llama_tokenizer(vocab_size: int, legacy: bool = True):
+    """A LLaMA-style tokenizer: :func:`train_sentencepiece`'s model converted to
+    ``transformers.LlamaTokenizerFast`` (``from_slow``), with llava-hf's additions: ``<image>`` as
+    a special token and a ``<pad>`` pad token. It adds bos, not eos.
+
+    Args:
+        vocab_size (int): Size of the SentencePiece vocabulary (before the two additions).
+        legacy (bool): True: the conversion LLaMA-1/2 checkpoints (and LLaVA-1.5's, Vicuna-based)
+            ship in ``tokenizer.json``, transformers 4's ``legacy`` one: SentencePiece's dummy
+            prefix as a normalizer, a ``▁`` before every stretch of text between special tokens,
+            even one that starts with a space, exactly as ``sentencepiece`` tokenizes. A LLaVA
+            directory's ``tokenizer.json`` is loaded as it is (``AutoTokenizer`` gives
+            ``TokenizersBackend`` for ``llava``). False: transformers 5's own ``LlamaTokenizerFast``
+            (a Metaspace pre-tokenizer, a ``▁`` only at the start and not before a space).
+
+    Returns:
+        LlamaTokenizerFast: The tokenizer.
+    """
+    from tokenizers import Tokenizer
+    from transformers import LlamaTokenizerFast
+    options = dict(legacy=legacy, add_bos_token=True, add_eos_token=False)
+    with tempfile.TemporaryDirectory() as folder:
+        with open(osp.join(folder, 'tokenizer.model'), 'wb') as f:
+            f.write(train_sentencepiece(vocab_size))
+        tokenizer = LlamaTokenizerFast.from_pretrained(folder, from_slow=True, **options)
+    if legacy:
+        state = json.loads(tokenizer.backend_tokenizer.to_str())
+        state['normalizer'] = dict(
+            type='Sequence',
+            normalizers=[
+                dict(type='Prepend', prepend='▁'),
+                dict(type='Replace', pattern=dict(String=' '), content='▁')
+            ])
+        state['pre_tokenizer'] = None
+        tokenizer = LlamaTokenizerFast(
+            tokenizer_object=Tokenizer.from_str(json.dumps(state)), **options)
+    tokenizer.add_special_tokens({'additional_special_tokens': ['<image>'], 'pad_token': '<pad>'})
+    return tokenizer
+
+
+def make_tokenizer(spec: Dict[str, Union[int, str]]):
+    """The tokenizer that ``spec['tokenizer']`` names (absent: the toy's own)."""
+    kind = spec.get('tokenizer', 'tiny')
+    if kind not in TOKENIZERS:
+        raise ValueError(f'unknown tiny LLaVA tokenizer {kind!r}; choose one of {TOKENIZERS}')
+    if kind == 'llama':
+        return train_llama_tokenizer(spec['vocab_size'])
+    return train_tokenizer(spec['vocab_size'])
+
+
+def write_tiny_llava(path: str, **spec: Union[int, str]) -> None:
+    """Write a tiny LLaVA directory (weights, tokenizer, image processor) at ``path``.
+
+    Args:
+        path (str): The directory.
+        **spec (int | str): :data:`DEFAULT_SPEC` overrides, and ``tokenizer`` (one of
+            :data:`TOKENIZERS`; default ``'tiny'``).
+    """
     from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
                               LlavaForConditionalGeneration)
-    spec = {**DEFAULT_SPEC, **spec}
-    tokenizer = train_tokenizer(spec['vocab_size'])
+    spec = tiny_spec(**spec)
+    tokenizer = make_tokenizer(spec)
     text = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=spec['hidden_size'],
@@ -126,15 +227,19 @@ def write_tiny_llava(path: str, **spec: int) -> None:
             'height': size,
             'width': size
         }).save_pretrained(path)
-    write_manifest(path, MANIFEST, dict(format_version=FORMAT_VERSION, **spec))
+    write_manifest(path, MANIFEST, spec)
 
 
-def tiny_spec(**spec: int) -> Dict[str, int]:
-    """The complete manifest of the tiny LLaVA with these overrides (format version too)."""
-    return dict(format_version=FORMAT_VERSION, **{**DEFAULT_SPEC, **spec})
+def tiny_spec(**spec: Union[int, str]) -> Dict[str, Union[int, str]]:
+    """The complete manifest of the tiny LLaVA with these overrides (format version too);
+    ``tokenizer='tiny'``, the default, is left out (the default spec's manifest is unchanged)."""
+    spec = {**DEFAULT_SPEC, **spec}
+    if spec.get('tokenizer') == 'tiny':
+        del spec['tokenizer']
+    return dict(format_version=FORMAT_VERSION, **spec)
 
 
-def ensure_tiny_llava(path: str, **spec: int) -> str:
+def ensure_tiny_llava(path: str, **spec: Union[int, str]) -> str:
     """Write the tiny LLaVA at ``path`` unless an identical one is there (atomic, rank-safe)."""
     return ensure_tiny_checkpoint(path, MANIFEST, tiny_spec(**spec),
                                   lambda folder: write_tiny_llava(folder, **spec), 'tiny LLaVA')
