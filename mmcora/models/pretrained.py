@@ -24,7 +24,11 @@ TORCH_BIN, TORCH_BIN_INDEX = 'pytorch_model.bin', 'pytorch_model.bin.index.json'
 WEIGHT_FILES = (SAFETENSORS, SAFETENSORS_INDEX, TORCH_BIN, TORCH_BIN_INDEX)
 
 
-def check_hf_directory(path: str, key: str, what: str, example: Optional[str] = None) -> None:
+def check_hf_directory(path: str,
+                       key: str,
+                       what: str,
+                       example: Optional[str] = None,
+                       weights: bool = True) -> None:
     """Fail unless ``path`` is a complete Hugging Face ``save_pretrained`` directory.
 
     Complete means: a directory with a readable ``config.json`` and weights that
@@ -36,6 +40,8 @@ def check_hf_directory(path: str, key: str, what: str, example: Optional[str] = 
         key (str): The config key it comes from, for the message (``'model.mllm.pretrained'``).
         what (str): The model's name for the message (``'LLaVA'``).
         example (str, optional): A directory name to suggest (``'llava-1.5-7b-hf'``).
+        weights (bool): Check the weights too; False for a model built from ``config.json``
+            alone (``tools/analysis/model_size.py``).
 
     Raises:
         FileNotFoundError: ``path`` does not exist or is a file, or ``config.json``, the
@@ -53,6 +59,8 @@ def check_hf_directory(path: str, key: str, what: str, example: Optional[str] = 
         raise FileNotFoundError(f'{key}: {path} has no {CONFIG}, so it is not a complete {what} '
                                 f'directory ({kind}; an interrupted download?)')
     _read_json(config, key)
+    if not weights:
+        return
     found = [name for name in WEIGHT_FILES if osp.isfile(osp.join(path, name))]
     if not found:
         raise FileNotFoundError(f'{key}: {path} has {CONFIG} but no {what} weights (none of '

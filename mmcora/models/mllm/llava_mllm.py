@@ -183,6 +183,9 @@ class LlavaMLLM(nn.Module):
             the toy foundation LLaVA is pretrained in. None: ``'separate'`` for a tiny LLaVA
             with the toy tokenizer (``tiny`` given, without ``tokenizer='llama'``: the toy
             figures were made so), ``'conversation'`` otherwise.
+        load_weights (bool): Load the weights of ``pretrained``; False builds the architecture
+            of its ``config.json`` with random weights, on the meta device with nothing
+            allocated (``tools/analysis/model_size.py``). Defaults to True.
     """
 
     def __init__(self,
@@ -195,7 +198,8 @@ class LlavaMLLM(nn.Module):
                  gradient_checkpointing: bool = False,
                  max_length: int = 2048,
                  system_prompt: str = SYSTEM_PROMPT,
-                 tokenization: Optional[str] = None) -> None:
+                 tokenization: Optional[str] = None,
+                 load_weights: bool = True) -> None:
         super().__init__()
         if tokenization is None:
             toy = tiny is not None and tiny.get('tokenizer', 'tiny') == 'tiny'
@@ -222,15 +226,23 @@ class LlavaMLLM(nn.Module):
         # before anything loads: without config.json, from_pretrained would build (and
         # allocate) a full-size LLaVA of the default config (LLaMA-7B)
         check_hf_directory(
-            pretrained, 'model.mllm.pretrained'
-            if toy_pretrain is None else 'the toy LLaVA of model.mllm.toy_pretrain', *HF_NAME)
+            pretrained,
+            'model.mllm.pretrained'
+            if toy_pretrain is None else 'the toy LLaVA of model.mllm.toy_pretrain',
+            *HF_NAME,
+            weights=load_weights)
         self.tokenizer = AutoTokenizer.from_pretrained(pretrained)
         if tokenization == 'conversation' and not getattr(self.tokenizer, 'is_fast', False):
             raise TypeError(f'{pretrained}: LlavaMLLM needs a fast (tokenizers-backed) tokenizer '
                             'for the character offsets of its prompts; got '
                             f'{type(self.tokenizer).__name__}')
-        self.model = LlavaForConditionalGeneration.from_pretrained(
-            pretrained, dtype=getattr(torch, dtype))
+        if load_weights:
+            self.model = LlavaForConditionalGeneration.from_pretrained(
+                pretrained, dtype=getattr(torch, dtype))
+        else:  # the architecture of config.json, randomly initialised (nothing on 'meta')
+            from transformers import LlavaConfig
+            self.model = LlavaForConditionalGeneration._from_config(
+                LlavaConfig.from_pretrained(pretrained), dtype=getattr(torch, dtype))
         processor = CLIPImageProcessor.from_pretrained(pretrained)
         self.image_mean, self.image_std = list(processor.image_mean), list(processor.image_std)
         self.max_length = max_length
@@ -262,7 +274,11 @@ class LlavaMLLM(nn.Module):
         """
         if cfg.get('tiny') is None and cfg.get('toy_pretrain') is None and cfg.get(
                 'pretrained') is not None:
-            check_hf_directory(cfg['pretrained'], f'{key}.pretrained', *HF_NAME)
+            check_hf_directory(
+                cfg['pretrained'],
+                f'{key}.pretrained',
+                *HF_NAME,
+                weights=cfg.get('load_weights', True))
 
     # ------------------------------------------------------------------ set-up
     def _add_tokens(self) -> None:
@@ -275,7 +291,9 @@ class LlavaMLLM(nn.Module):
             ids.append(encoded[0])
         self.seg_token_id, self.anchor_mask_token_id, self.anchor_box_token_id = ids
         if len(self.tokenizer) > self.model.get_input_embeddings().num_embeddings:
-            self.model.resize_token_embeddings(len(self.tokenizer))
+            # mean-initialised rows (transformers' default) need values: not on 'meta'
+            self.model.resize_token_embeddings(
+                len(self.tokenizer), mean_resizing=self.model.device.type != 'meta')
         self.image_token_id = self.model.config.image_token_id
         if self.tokenizer.pad_token_id is None:  # LLaMA tokenizers may lack one
             self.tokenizer.pad_token = self.tokenizer.unk_token
