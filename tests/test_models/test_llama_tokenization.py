@@ -13,7 +13,7 @@ import torch
 
 from mmcora.instructions.vocabulary import ANSWERS
 from mmcora.models.mllm import LlavaMLLM, write_tiny_llava
-from mmcora.models.mllm.llava_mllm import IGNORE, chat_prefix, encode_conversation, encode_turn
+from mmcora.models.mllm.prompt import IGNORE, chat_prefix, encode_conversation, encode_turn
 from mmcora.models.mllm.tiny_llava import (SYSTEM_PROMPT, instruction_corpus, tiny_spec,
                                            train_llama_tokenizer, train_sentencepiece,
                                            train_tokenizer)

@@ -34,7 +34,7 @@ from torch import nn
 
 from ...datasets.toy_city_canvas import VOID
 from ...datasets.transforms.reasoning import OPENAI_CLIP_MEAN_255, masked_crop, square_resize
-from ..mllm.llava_mllm import IGNORE, chat_prefix_ids, encode_turn
+from ..mllm.prompt import IGNORE, chat_prefix_ids, encode_turn
 from .corpus import FoundationCorpus
 from .resume import read_resume_state, write_resume_state
 from .sam_pretrain import warmup_cosine
