@@ -3,8 +3,10 @@
 The prompt of every query on an image starts with the same prefix (system prompt, ``USER:``,
 the image tokens). Image features are computed once per image and placed into that prefix;
 queries then differ only in their suffix (instruction with anchor placeholders, ``ASSISTANT:``,
-answer). Training runs full sequences (gradient checkpointing friendly); inference computes
-the prefix's key/value cache once per image and runs every query's suffix against it.
+answer). Training packs the queries of an image into one sequence with the prefix once
+(:mod:`.packing`; the losses and gradients of separate sequences, gradient checkpointing
+friendly); inference computes the prefix's key/value cache once per image and runs the queries'
+suffixes against it, a bounded number at a time.
 
 The ``[SEG]`` embedding is the last layer's hidden state (after the final norm) at the
 position *before* ``[SEG]``: the state that predicts ``[SEG]`` (LISA's convention), which is
@@ -21,6 +23,7 @@ from ...utils import main_process_first
 from ...utils.special_tokens import (ANCHOR_BOX_TOKEN, ANCHOR_MASK_TOKEN, ANCHOR_PLACEHOLDER,
                                      SEG_TOKEN)
 from ..pretrained import check_hf_directory
+from .packing import attention_bias, gather_packed, pack_queries, unpack_suffixes
 from .prompt import (IGNORE, QueryTokens, chat_prefix, encode_conversation, encode_turn,
                      expand_image_token)
 from .tiny_llava import SYSTEM_PROMPT, ensure_tiny_llava, tiny_spec
@@ -62,6 +65,14 @@ class LlavaMLLM(nn.Module):
             the toy foundation LLaVA is pretrained in. None: ``'separate'`` for a tiny LLaVA
             with the toy tokenizer (``tiny`` given, without ``tokenizer='llama'``: the toy
             figures were made so), ``'conversation'`` otherwise.
+        packed_prefix (bool): Train with the queries of an image packed into one sequence, the
+            prefix computed once (:mod:`.packing`); False runs every query as its own sequence
+            (the same losses and gradients, the prefix's work once per query). Defaults to
+            True.
+        eval_query_chunk (int): Queries run at once against the prefix cache in evaluation:
+            each holds its own copy of its image's prefix keys and values (about 0.3 GB at 7B
+            in bf16), so this bounds evaluation memory whatever the number of queries per
+            image. Defaults to 8.
         load_weights (bool): Load the weights of ``pretrained``; False builds the architecture
             of its ``config.json`` with random weights, on the meta device with nothing
             allocated (``tools/analysis/model_size.py``). Defaults to True.
@@ -78,8 +89,14 @@ class LlavaMLLM(nn.Module):
                  max_length: int = 2048,
                  system_prompt: str = SYSTEM_PROMPT,
                  tokenization: Optional[str] = None,
+                 packed_prefix: bool = True,
+                 eval_query_chunk: int = 8,
                  load_weights: bool = True) -> None:
         super().__init__()
+        if not isinstance(eval_query_chunk, int) or eval_query_chunk < 1:
+            raise ValueError('model.mllm.eval_query_chunk must be a positive int, got '
+                             f'{eval_query_chunk!r}')
+        self.packed_prefix, self.eval_query_chunk = packed_prefix, eval_query_chunk
         if tokenization is None:
             toy = tiny is not None and tiny.get('tokenizer', 'tiny') == 'tiny'
             tokenization = 'separate' if toy else 'conversation'
@@ -331,50 +348,86 @@ class LlavaMLLM(nn.Module):
 
     # ------------------------------------------------------------------ forward
     def forward_full(
-        self,
-        image_features: torch.Tensor,
-        image_index: torch.Tensor,
-        tokens: QueryTokens,
-        anchor_embeds: Optional[torch.Tensor] = None
+            self,
+            image_features: torch.Tensor,
+            image_index: torch.Tensor,
+            tokens: QueryTokens,
+            anchor_embeds: Optional[torch.Tensor] = None,
+            packed: Optional[bool] = None
     ) -> Tuple[Optional[torch.Tensor], torch.Tensor, torch.Tensor]:
-        """Run every query as one full sequence (training).
+        """Run every query with gradients (training): packed or as separate sequences.
+
+        Packed (``packed_prefix``, the default), the queries of an image are one sequence
+        with the prefix once (:mod:`.packing`); separate, each query is its own full
+        sequence. Both give the same losses and gradients; packing does the prefix's work once
+        per image instead of once per query.
 
         Args:
             image_features (Tensor): (B, T, D) from :meth:`image_features`, once per image.
             image_index (Tensor): (Q,) image of each query.
             tokens (QueryTokens): Suffixes with answers (teacher forcing).
             anchor_embeds (Tensor, optional): (Q, 2, D) anchor mask/box encodings, or None.
+            packed (bool, optional): Override ``packed_prefix`` for this call.
 
         Returns:
             Answer-token cross-entropy (None without labels), ``[SEG]`` states (Q, D) and
             whether each query has a ``[SEG]`` (Q,).
         """
+        packed = self.packed_prefix if packed is None else packed
+        forward = self._forward_packed if packed else self._forward_separate
+        hidden = forward(image_features, image_index, tokens, anchor_embeds)
+        return (self.answer_loss(hidden, tokens.labels), *self.seg_states(hidden, tokens.ids))
+
+    def _forward_separate(self, image_features: torch.Tensor, image_index: torch.Tensor,
+                          tokens: QueryTokens,
+                          anchor_embeds: Optional[torch.Tensor]) -> torch.Tensor:
+        """Each query as ``[prefix | suffix]``, the prefix repeated -> (Q, S, D) suffix states."""
         prefix = self.prefix_embeds(image_features)[image_index]
         embeds = torch.cat([prefix, self.suffix_embeds(tokens, anchor_embeds)], dim=1)
         mask = torch.cat([tokens.mask.new_ones(prefix.shape[:2]), tokens.mask], dim=1)
-        hidden = self.language_model(
+        return self.language_model(
             inputs_embeds=embeds, attention_mask=mask,
             use_cache=False).last_hidden_state[:, prefix.shape[1]:]
-        return (self.answer_loss(hidden, tokens.labels), *self.seg_states(hidden, tokens.ids))
 
-    def forward_cached(self,
-                       image_features: torch.Tensor,
-                       image_index: torch.Tensor,
-                       tokens: QueryTokens,
-                       anchor_embeds: Optional[torch.Tensor] = None):
-        """Like :meth:`forward_full`, with the image prefix computed once per image.
+    def _forward_packed(self, image_features: torch.Tensor, image_index: torch.Tensor,
+                        tokens: QueryTokens, anchor_embeds: Optional[torch.Tensor]) -> torch.Tensor:
+        """One ``[prefix | suffix 1 | suffix 2 | ...]`` row per image -> (Q, S, D)."""
+        layout = pack_queries(len(self._prefix_ids), tokens.mask, image_index)
+        prefix = self.prefix_embeds(image_features[layout.images])
+        embeds = gather_packed(prefix, self.suffix_embeds(tokens, anchor_embeds), layout)
+        hidden = self.language_model(
+            inputs_embeds=embeds,
+            attention_mask=attention_bias(layout.segment, embeds.dtype),
+            position_ids=layout.positions,
+            use_cache=False).last_hidden_state
+        return unpack_suffixes(hidden, layout)
+
+    def prefix_cache(self, image_features: torch.Tensor):
+        """The key/value cache of every image's prefix (B rows), computed once."""
+        prefix = self.prefix_embeds(image_features)
+        return self.language_model(inputs_embeds=prefix, use_cache=True).past_key_values
+
+    def chunks(self, num_queries: int) -> List[slice]:
+        """Slices of at most ``eval_query_chunk`` queries (the evaluation's memory bound)."""
+        step = self.eval_query_chunk
+        return [slice(start, start + step) for start in range(0, num_queries, step)]
+
+    def forward_suffixes(self, prefix_cache, image_index: torch.Tensor, tokens: QueryTokens,
+                         anchor_embeds: Optional[torch.Tensor]) -> tuple:
+        """Suffixes against their images' rows of a prefix cache (one chunk of queries).
+
+        The prefix cache is not changed: the rows of the chunk's images are selected into a
+        cache of the chunk's own (Q key/value copies of the prefix: what
+        ``eval_query_chunk`` bounds).
 
         Returns:
-            The three values of :meth:`forward_full`, plus the suffix hidden states (Q, L, D)
-            and the key/value cache after the suffixes (for generation).
+            The suffix hidden states (Q, S, D), the cache after the suffixes and the attention
+            mask (Q, Lp + S) for generation.
         """
         from transformers import DynamicCache
-        prefix = self.prefix_embeds(image_features)
-        cache = self.language_model(inputs_embeds=prefix, use_cache=True).past_key_values
-        # Each query continues from its own image's prefix: select rows, never recompute.
         cache = DynamicCache(ddp_cache_data=[(layer.keys[image_index], layer.values[image_index])
-                                             for layer in cache.layers])
-        prefix_len = prefix.shape[1]
+                                             for layer in prefix_cache.layers])
+        prefix_len = len(self._prefix_ids)
         mask = torch.cat([tokens.mask.new_ones((len(image_index), prefix_len)), tokens.mask], 1)
         positions = prefix_len + torch.arange(tokens.ids.shape[1], device=tokens.ids.device)
         out = self.language_model(
@@ -383,9 +436,27 @@ class LlavaMLLM(nn.Module):
             past_key_values=cache,
             use_cache=True,
             position_ids=positions.expand(len(image_index), -1))
-        hidden = out.last_hidden_state
-        return (self.answer_loss(hidden, tokens.labels), *self.seg_states(hidden, tokens.ids),
-                hidden, out.past_key_values, mask)
+        return out.last_hidden_state, out.past_key_values, mask
+
+    def forward_cached(self,
+                       image_features: torch.Tensor,
+                       image_index: torch.Tensor,
+                       tokens: QueryTokens,
+                       anchor_embeds: Optional[torch.Tensor] = None):
+        """Like :meth:`forward_full` (evaluation), with the image prefix's key/value cache
+        computed once per image and the queries run in chunks of ``eval_query_chunk``.
+
+        Returns:
+            The three values of :meth:`forward_full`, plus the suffix hidden states (Q, S, D).
+        """
+        cache = self.prefix_cache(image_features)
+        hidden = torch.cat([
+            self.forward_suffixes(cache, image_index[part], tokens[part],
+                                  None if anchor_embeds is None else anchor_embeds[part])[0]
+            for part in self.chunks(len(image_index))
+        ])
+        return (self.answer_loss(hidden,
+                                 tokens.labels), *self.seg_states(hidden, tokens.ids), hidden)
 
     def answer_loss(self, hidden: torch.Tensor,
                     labels: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
@@ -423,14 +494,30 @@ class LlavaMLLM(nn.Module):
                  tokens: QueryTokens,
                  anchor_embeds: Optional[torch.Tensor] = None,
                  max_new_tokens: int = 16) -> Tuple[List[str], torch.Tensor, torch.Tensor]:
-        """Greedy decoding with the key/value cache, all queries at once.
+        """Greedy decoding with the key/value cache, in chunks of ``eval_query_chunk``
+        queries against the prefix cache computed once per image.
 
         Returns:
             The generated answers, the hidden state that emitted each query's first ``[SEG]``
             (Q, D) and whether one was emitted (Q,).
         """
-        *_, hidden, cache, mask = self.forward_cached(image_features, image_index, tokens,
-                                                      anchor_embeds)
+        cache = self.prefix_cache(image_features)
+        texts, seg, found = [], [], []
+        for part in self.chunks(len(image_index)):
+            out = self._generate_chunk(cache, image_index[part], tokens[part],
+                                       None if anchor_embeds is None else anchor_embeds[part],
+                                       max_new_tokens)
+            texts += out[0]
+            seg.append(out[1])
+            found.append(out[2])
+        return texts, torch.cat(seg), torch.cat(found)
+
+    def _generate_chunk(self, prefix_cache, image_index: torch.Tensor, tokens: QueryTokens,
+                        anchor_embeds: Optional[torch.Tensor],
+                        max_new_tokens: int) -> Tuple[List[str], torch.Tensor, torch.Tensor]:
+        """:meth:`generate` for one chunk of queries."""
+        hidden, cache, mask = self.forward_suffixes(prefix_cache, image_index, tokens,
+                                                    anchor_embeds)
         num = len(image_index)
         lengths = tokens.mask.sum(1)
         rows = torch.arange(num, device=hidden.device)

@@ -131,3 +131,8 @@ class QueryTokens:
     ids: torch.Tensor
     labels: Optional[torch.Tensor]
     mask: torch.Tensor
+
+    def __getitem__(self, rows) -> 'QueryTokens':
+        """The queries ``rows`` (a slice or an index tensor) as their own ``QueryTokens``."""
+        labels = None if self.labels is None else self.labels[rows]
+        return QueryTokens(self.ids[rows], labels, self.mask[rows])
