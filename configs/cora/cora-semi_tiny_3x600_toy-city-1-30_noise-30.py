@@ -12,6 +12,6 @@ pseudo_labeled = dict(pipeline=[
         min_area_ratio=0.001),
     dict(type='CorruptPseudoMask', ratio=0.3),
     dict(type='SAMResize', size=256),
-    dict(type='CLIPInputs', size=56),
+    dict(type='CLIPInputs', size=56, backend='cv2'),  # as the toy LLaVA was pretrained
     dict(type='PackReasoningInputs'),
 ])

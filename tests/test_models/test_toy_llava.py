@@ -147,13 +147,14 @@ def test_cache_is_hf_format_keyed_by_recipe_and_keeps_the_callers_rng(base, tmp_
 def _crop_features(model, processor, corpus, per_scene=6):
     """CLIP CLS features of segment crops, as the anchor encoder reads them, and classes."""
     from mmcora.datasets.transforms.reasoning import masked_crop
+    from mmcora.models.foundation.llava_pretrain import TOY_RESIZE
     mean = torch.tensor(processor.image_mean).view(3, 1, 1)
     std = torch.tensor(processor.image_std).view(3, 1, 1)
     size = model.config.vision_config.image_size
     crops, labels = [], []
     for index in range(len(corpus)):
         for region in corpus.regions(index)[:per_scene]:
-            crop, _ = masked_crop(corpus.scene(index)[0], region.mask, size)
+            crop, _ = masked_crop(corpus.scene(index)[0], region.mask, size, TOY_RESIZE)
             crops.append((torch.from_numpy(crop).permute(2, 0, 1).float() / 255 - mean) / std)
             labels.append(region.class_id)
     with torch.no_grad():

@@ -9,14 +9,14 @@ train_pipeline = [
     dict(type='SampleQueries', num_queries=3),
     dict(type='LoadReasoningAnnotations'),
     dict(type='SAMResize', size=256),
-    dict(type='CLIPInputs', size=56),
+    dict(type='CLIPInputs', size=56, backend='cv2'),  # as the toy LLaVA was pretrained
     dict(type='PackReasoningInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadReasoningAnnotations'),
     dict(type='SAMResize', size=256),
-    dict(type='CLIPInputs', size=56),
+    dict(type='CLIPInputs', size=56, backend='cv2'),  # as the toy LLaVA was pretrained
     dict(type='PackReasoningInputs'),
 ]
 train_dataloader = dict(

@@ -18,7 +18,7 @@ labeled_reasoning = dict(
         dict(type='SampleQueries', num_queries=3, reword=True),  # wording drawn per draw
         dict(type='LoadReasoningAnnotations'),
         dict(type='SAMResize', size=256),
-        dict(type='CLIPInputs', size=56),
+        dict(type='CLIPInputs', size=56, backend='cv2'),  # as the toy LLaVA was pretrained
         dict(type='PackReasoningInputs'),
     ])
 pseudo_labeled = dict(
@@ -33,7 +33,7 @@ pseudo_labeled = dict(
         dict(type='LoadPseudoLabel'),
         dict(type='SamplePseudoQueries', num_queries=num_consistency_queries, min_area_ratio=0.001),
         dict(type='SAMResize', size=256),
-        dict(type='CLIPInputs', size=56),
+        dict(type='CLIPInputs', size=56, backend='cv2'),  # as the toy LLaVA was pretrained
         dict(type='PackReasoningInputs'),
     ])
 semantic_dataloader = dict(

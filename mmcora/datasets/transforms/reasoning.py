@@ -24,6 +24,17 @@ from ...structures import ReasoningDataSample
 from ...utils.special_tokens import DEFAULT_ANSWER
 
 OPENAI_CLIP_MEAN_255 = (122.77, 116.75, 104.09)  # pad colour of square CLIP inputs (RGB)
+# How SAM and CLIP inputs are resized: 'library' as the pretrained encoders were fed
+# (segment-anything's ResizeLongestSide, CLIPImageProcessor's PIL bicubic, both antialiased),
+# 'cv2' without antialiasing (the toy foundation models' pretraining format).
+RESIZE_BACKENDS = ('library', 'cv2')
+
+
+def check_backend(backend: str, where: str) -> str:
+    """``backend`` if it is one of :data:`RESIZE_BACKENDS`, else a ValueError naming ``where``."""
+    if backend not in RESIZE_BACKENDS:
+        raise ValueError(f'{where}: backend must be one of {RESIZE_BACKENDS}, got {backend!r}')
+    return backend
 
 
 @TRANSFORMS.register_module()
@@ -178,37 +189,63 @@ class SAMResize(BaseTransform):
     """Resize so the longest side is ``size`` (SAM's input; padding comes later).
 
     Adds ``sam_img`` (h', w', 3) uint8 and ``sam_shape`` (h', w').
+
+    Args:
+        size (int): The longest side (SAM: 1024).
+        backend (str): ``'library'``: segment-anything's ``ResizeLongestSide.apply_image``
+            (PIL bilinear, antialiased), as SAM's own predictor feeds its encoder; ``'cv2'``:
+            ``cv2.INTER_LINEAR`` without antialiasing (the toy foundation SAM's format).
+            Defaults to ``'library'``.
     """
 
-    def __init__(self, size: int = 1024) -> None:
+    def __init__(self, size: int = 1024, backend: str = 'library') -> None:
         self.size = size
+        self.backend = check_backend(backend, 'SAMResize')
 
     def transform(self, results: dict) -> dict:
         img = results['img']
         new_h, new_w = ResizeLongestSide.get_preprocess_shape(*img.shape[:2], self.size)
-        results['sam_img'] = cv2.resize(img, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+        if self.backend == 'library':  # per channel: BGR resizes as RGB does
+            results['sam_img'] = ResizeLongestSide(self.size).apply_image(img)
+        else:
+            results['sam_img'] = cv2.resize(img, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
         results['sam_shape'] = (new_h, new_w)
         return results
 
 
-def square_resize(img: np.ndarray, size: int, pad: Sequence[float]) -> np.ndarray:
-    """Pad to a centred square with ``pad`` colour, then resize to ``size``."""
+def square_resize(img: np.ndarray,
+                  size: int,
+                  pad: Sequence[float],
+                  backend: str = 'library') -> np.ndarray:
+    """Pad to a centred square with ``pad`` colour (LLaVA-1.5's ``expand2square``), then resize
+    to ``size``: with ``backend='library'`` by transformers' ``image_transforms.resize`` with
+    PIL bicubic, what ``CLIPImageProcessor`` does to a square image; with ``'cv2'`` by
+    ``cv2.INTER_CUBIC`` without antialiasing."""
     h, w = img.shape[:2]
     side = max(h, w)
     canvas = np.empty((side, side, img.shape[2]), img.dtype)
     canvas[...] = np.asarray(pad, dtype=img.dtype)
     top, left = (side - h) // 2, (side - w) // 2
     canvas[top:top + h, left:left + w] = img
-    return cv2.resize(canvas, (size, size), interpolation=cv2.INTER_CUBIC)
+    if check_backend(backend, 'square_resize') == 'cv2':
+        return cv2.resize(canvas, (size, size), interpolation=cv2.INTER_CUBIC)
+    from transformers.image_transforms import resize
+    from transformers.image_utils import ChannelDimension, PILImageResampling
+    return resize(
+        canvas, (size, size),
+        resample=PILImageResampling.BICUBIC,
+        data_format=ChannelDimension.LAST,
+        input_data_format=ChannelDimension.LAST)
 
 
-def masked_crop(img: np.ndarray, mask: np.ndarray, size: int):
+def masked_crop(img: np.ndarray, mask: np.ndarray, size: int, backend: str = 'library'):
     """SegLLM's object crop: ``img`` masked by ``mask`` (black elsewhere), cut to the mask's
-    box, padded square and resized -> ((size, size, 3) crop, box ``(x0, y0, x1, y1)``)."""
+    box, padded square and resized (:func:`square_resize` with ``backend``) -> ((size, size, 3)
+    crop, box ``(x0, y0, x1, y1)``)."""
     ys, xs = np.nonzero(mask)
     x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
     crop = np.where(mask[y0:y1, x0:x1, None], img[y0:y1, x0:x1], 0).astype(img.dtype)
-    return square_resize(crop, size, (0, 0, 0)), (x0, y0, x1, y1)
+    return square_resize(crop, size, (0, 0, 0), backend), (x0, y0, x1, y1)
 
 
 @TRANSFORMS.register_module()
@@ -222,21 +259,33 @@ class CLIPInputs(BaseTransform):
 
     Adds ``clip_img`` (S, S, 3), ``anchor_crops`` (A, S, S, 3), ``anchor_index`` (A,) and
     ``anchor_boxes`` (A, 4) normalised to [0, 1].
+
+    Args:
+        size (int): CLIP's input size (LLaVA-1.5: 336).
+        pad (Sequence[float]): RGB pad colour of the square (the image processor's mean).
+        backend (str): ``'library'``: resized as ``CLIPImageProcessor`` resizes (PIL bicubic,
+            antialiased), how LLaVA-1.5's vision tower was fed; ``'cv2'``: ``cv2.INTER_CUBIC``
+            without antialiasing (the toy foundation LLaVA's format). Defaults to
+            ``'library'``.
     """
 
-    def __init__(self, size: int = 336, pad: Sequence[float] = OPENAI_CLIP_MEAN_255) -> None:
+    def __init__(self,
+                 size: int = 336,
+                 pad: Sequence[float] = OPENAI_CLIP_MEAN_255,
+                 backend: str = 'library') -> None:
         self.size = size
         self.pad_bgr = tuple(pad[::-1])  # images are BGR until the data preprocessor
+        self.backend = check_backend(backend, 'CLIPInputs')
 
     def transform(self, results: dict) -> dict:
         img = results['img']
         h, w = img.shape[:2]
-        results['clip_img'] = square_resize(img, self.size, self.pad_bgr)
+        results['clip_img'] = square_resize(img, self.size, self.pad_bgr, self.backend)
         crops, index, boxes = [], [], []
         for i, mask in enumerate(results.get('anchor_masks') or []):
             if mask is None or not mask.any():
                 continue
-            crop, (x0, y0, x1, y1) = masked_crop(img, mask, self.size)
+            crop, (x0, y0, x1, y1) = masked_crop(img, mask, self.size, self.backend)
             crops.append(crop)
             index.append(i)
             boxes.append([x0 / w, y0 / h, x1 / w, y1 / h])

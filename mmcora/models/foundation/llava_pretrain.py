@@ -40,6 +40,9 @@ from .resume import read_resume_state, write_resume_state
 from .sam_pretrain import warmup_cosine
 from .scene_text import scene_questions
 
+# the CLIP resizing the toy LLaVA is pretrained with, and the toy configs' CLIPInputs use
+TOY_RESIZE = 'cv2'
+
 NUM_CLASSES = 19  # Cityscapes trainIds
 
 
@@ -87,7 +90,7 @@ class LLaVARecipe:
 def clip_pixels(image: np.ndarray, size: int, mean: Sequence[float],
                 std: Sequence[float]) -> torch.Tensor:
     """(H, W, 3) uint8 RGB -> (3, size, size) as ``CLIPInputs`` + the data preprocessor."""
-    return normalise_clip(square_resize(image, size, OPENAI_CLIP_MEAN_255), mean, std)
+    return normalise_clip(square_resize(image, size, OPENAI_CLIP_MEAN_255, TOY_RESIZE), mean, std)
 
 
 def normalise_clip(square: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
@@ -183,7 +186,7 @@ class LLaVAPretrainer:
             index = int(rng.integers(len(corpus)))
             regions = corpus.regions(index)
             region = regions[int(rng.integers(len(regions)))]
-            crop, _ = masked_crop(corpus.scene(index)[0], region.mask, self.size)
+            crop, _ = masked_crop(corpus.scene(index)[0], region.mask, self.size, TOY_RESIZE)
             crops.append(normalise_clip(crop, self.mean, self.std))
             labels.append(region.class_id)
         return torch.stack(crops), torch.tensor(labels)
