@@ -12,7 +12,8 @@ The ``[SEG]`` embedding is the last layer's hidden state (after the final norm) 
 position *before* ``[SEG]``: the state that predicts ``[SEG]`` (LISA's convention), which is
 also what free generation has when it emits the token.
 """
-from typing import List, Optional, Sequence, Tuple
+import warnings
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -49,8 +50,13 @@ class LlavaMLLM(nn.Module):
             cached by recipe (:func:`~mmcora.models.foundation.ensure_toy_llava`).
         lora (dict, optional): LoRA on the language model's projections (``r``, ``alpha``,
             ``dropout``, ``target_modules``); None trains no LoRA.
-        train_token_embeddings (bool): Train the full ``embed_tokens`` and ``lm_head`` (LISA), so
-            the new tokens' rows learn.
+        train_token_embeddings (bool | str): True: train the full ``embed_tokens`` and
+            ``lm_head`` (LISA), so the new tokens' rows learn; ``'added'``: train only the rows
+            of the added tokens (``[SEG]`` and the anchor placeholders) in both, through peft's
+            trainable tokens (``TrainableTokensConfig``), so the rest stays base weights and
+            checkpoints hold three rows instead of two vocabulary-sized matrices (the added
+            rows start at the mean of the others, so the frozen base does not depend on the
+            seed); False: neither. Defaults to True.
         dtype (str): Dtype of the frozen weights and of the computation (``'bfloat16'`` for 7B on
             GPUs). Trainable parameters (LoRA, token embeddings, LM head) are kept in float32
             so that small AdamW steps are not rounded away (there is no master copy).
@@ -83,7 +89,7 @@ class LlavaMLLM(nn.Module):
                  tiny: Optional[dict] = None,
                  toy_pretrain: Optional[dict] = None,
                  lora: Optional[dict] = None,
-                 train_token_embeddings: bool = True,
+                 train_token_embeddings: Union[bool, str] = True,
                  dtype: str = 'float32',
                  gradient_checkpointing: bool = False,
                  max_length: int = 2048,
@@ -93,6 +99,10 @@ class LlavaMLLM(nn.Module):
                  eval_query_chunk: int = 8,
                  load_weights: bool = True) -> None:
         super().__init__()
+        if train_token_embeddings not in (True, False, 'added'):
+            raise ValueError('model.mllm.train_token_embeddings must be True (every row), '
+                             f"'added' (the added tokens' rows) or False, got "
+                             f'{train_token_embeddings!r}')
         if not isinstance(eval_query_chunk, int) or eval_query_chunk < 1:
             raise ValueError('model.mllm.eval_query_chunk must be a positive int, got '
                              f'{eval_query_chunk!r}')
@@ -186,7 +196,8 @@ class LlavaMLLM(nn.Module):
             assert len(encoded) == 1, f'{token} must encode to one id, got {encoded}'
             ids.append(encoded[0])
         self.seg_token_id, self.anchor_mask_token_id, self.anchor_box_token_id = ids
-        if len(self.tokenizer) > self.model.get_input_embeddings().num_embeddings:
+        self._base_vocab = self.model.get_input_embeddings().num_embeddings
+        if len(self.tokenizer) > self._base_vocab:
             # mean-initialised rows (transformers' default) need values: not on 'meta'
             self.model.resize_token_embeddings(
                 len(self.tokenizer), mean_resizing=self.model.device.type != 'meta')
@@ -194,7 +205,8 @@ class LlavaMLLM(nn.Module):
         if self.tokenizer.pad_token_id is None:  # LLaMA tokenizers may lack one
             self.tokenizer.pad_token = self.tokenizer.unk_token
 
-    def _freeze_and_adapt(self, lora: Optional[dict], train_token_embeddings: bool) -> None:
+    def _freeze_and_adapt(self, lora: Optional[dict], train_token_embeddings: Union[bool,
+                                                                                    str]) -> None:
         self.model.requires_grad_(False)
         if lora is not None:
             from peft import LoraConfig, inject_adapter_in_model
@@ -207,12 +219,35 @@ class LlavaMLLM(nn.Module):
                 # only the language model: CLIP also has q_proj/v_proj
                 target_modules=rf'.*language_model.*\.({targets})')
             inject_adapter_in_model(config, self.model)
-        if train_token_embeddings:
+        if train_token_embeddings == 'added':
+            self._train_added_rows()
+        elif train_token_embeddings:
             self.model.get_input_embeddings().requires_grad_(True)
             self.model.get_output_embeddings().requires_grad_(True)
         for param in self.model.parameters():
             if param.requires_grad:
                 param.data = param.data.float()
+
+    def _train_added_rows(self) -> None:
+        """Trainable deltas for the added tokens' rows of ``embed_tokens`` and ``lm_head``."""
+        from peft import TrainableTokensConfig, inject_adapter_in_model
+        ids = [self.seg_token_id, self.anchor_mask_token_id, self.anchor_box_token_id]
+        new = [i for i in ids if i >= self._base_vocab]
+        if new and self.model.device.type != 'meta':
+            # rows the resize just drew at random: the mean instead, the same for every seed,
+            # as they are frozen base weights now (the deltas, trained, start from them)
+            with torch.no_grad():
+                for layer in (self.model.get_input_embeddings(),
+                              self.model.get_output_embeddings()):
+                    weight = layer.weight
+                    weight[new] = weight[:self._base_vocab].mean(0, keepdim=True).to(weight)
+        with warnings.catch_warnings():  # peft warns of a second adapter (LoRA is the first)
+            warnings.filterwarnings('ignore', message='Already found a `peft_config`')
+            inject_adapter_in_model(
+                TrainableTokensConfig(
+                    target_modules=['embed_tokens', 'lm_head'], token_indices=ids),
+                self.model,
+                adapter_name='added_tokens')
 
     @property
     def language_model(self) -> nn.Module:
