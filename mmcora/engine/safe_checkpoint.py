@@ -2,12 +2,15 @@
 
 :func:`install_checkpoint_loaders` runs when ``mmcora`` is imported and routes mmengine's local
 and http(s) loaders through :func:`load_checkpoint_file`, which allows what mmengine's own
-checkpoints pickle and refuses other objects unless ``MMCORA_TRUST_CHECKPOINTS=1``.
+checkpoints pickle and refuses other objects unless ``MMCORA_TRUST_CHECKPOINTS=1``. A local
+``.safetensors`` file (the heads of an export, ``tools/export_hf.py``) is read by
+:func:`load_safetensors_checkpoint` instead: tensors only, nothing to unpickle.
 """
+import json
 import os
 import os.path as osp
 import pickle
-from typing import Any, Callable, List, Union
+from typing import Any, Callable, Dict, List, Union
 from urllib.parse import urlparse
 
 import numpy as np
@@ -17,6 +20,8 @@ from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
 TRUST_ENV = 'MMCORA_TRUST_CHECKPOINTS'
+# The safetensors metadata entry that holds a checkpoint's ``meta`` dict (as JSON).
+META_ENTRY = 'mmcora_meta'
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
@@ -106,10 +111,63 @@ def load_checkpoint_file(filename: str, map_location: Union[str, Callable, None]
             'environment and run again.') from None
 
 
+def save_safetensors_checkpoint(state_dict: Dict[str, torch.Tensor], meta: dict,
+                                filename: str) -> None:
+    """Write a state dict and its ``meta`` as one safetensors file (no pickled objects).
+
+    Args:
+        state_dict (dict[str, torch.Tensor]): The weights; each is copied to a contiguous CPU
+            tensor of its own (safetensors refuses shared storage).
+        meta (dict): JSON-serialisable metadata (e.g. ``trainable_only``), stored in the
+            file's header.
+        filename (str): The ``.safetensors`` file to write.
+    """
+    from safetensors.torch import save_file
+    tensors = {
+        name: value.detach().cpu().contiguous().clone()
+        for name, value in state_dict.items()
+    }
+    save_file(tensors, filename, metadata={'format': 'pt', META_ENTRY: json.dumps(meta)})
+
+
+def load_safetensors_checkpoint(filename: str,
+                                map_location: Union[str, Callable, None] = None) -> dict:
+    """Read a file of :func:`save_safetensors_checkpoint` as mmengine's checkpoint dict.
+
+    Args:
+        filename (str): A ``.safetensors`` file.
+        map_location (str | Callable | None): A device name puts the tensors there; anything
+            else reads them to the CPU (the model's ``load_state_dict`` moves them).
+
+    Returns:
+        dict: ``state_dict`` (name -> tensor) and ``meta`` (the stored metadata, or empty).
+
+    Raises:
+        RuntimeError: The file is not a readable safetensors file (truncated, corrupt, or its
+            metadata is not JSON); the message names the file.
+    """
+    from safetensors import safe_open
+    device = map_location if isinstance(map_location, str) else 'cpu'
+    try:
+        with safe_open(filename, framework='pt', device=device) as f:
+            header = f.metadata() or {}
+            state_dict = {name: f.get_tensor(name) for name in f.keys()}
+        meta = json.loads(header.get(META_ENTRY, '{}'))
+    except Exception as error:  # safetensors' own error type, OSError, JSON errors
+        text = str(error).strip()
+        reason = text.splitlines()[0] if text else type(error).__name__
+        raise RuntimeError(
+            f'{filename} is not a readable safetensors checkpoint ({reason}): the '
+            'file is truncated or corrupt (an interrupted export or copy?)') from None
+    return dict(state_dict=state_dict, meta=meta)
+
+
 def _load_local(filename: str, map_location: Union[str, Callable, None] = None) -> Any:
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint not found: {filename}')
+    if filename.endswith('.safetensors'):
+        return load_safetensors_checkpoint(filename, map_location)
     return load_checkpoint_file(filename, map_location)
 
 
