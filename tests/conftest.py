@@ -1,5 +1,6 @@
 """Shared fixtures: a small toy city generated once per test session."""
 import os
+import os.path as osp
 import socket
 import subprocess
 
@@ -25,6 +26,7 @@ def toy_city_root(tmp_path_factory) -> str:
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOY_CONFIG = os.path.join(REPO, 'configs', 'toy', 'fcn_r18-tiny_toy-city-1-30.py')
+CORA_TOY_CONFIG = os.path.join(REPO, 'configs', 'cora', 'toy-city_1-30_tiny.py')
 
 
 @pytest.fixture(scope='session')
@@ -92,3 +94,71 @@ def sam2_dir(tmp_path_factory) -> str:
     """A tiny random-weight SAM 2 directory (transformers format), written once."""
     from mmcora.models.segzero import ensure_tiny_sam2
     return ensure_tiny_sam2(str(tmp_path_factory.mktemp('sam2') / 'tiny-sam2'))
+
+
+def load_tool(path: str):
+    """Import a script of tools/ (``'tools/export_hf.py'``) as a module, to call its main()."""
+    import importlib.util
+    name = osp.splitext(osp.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, osp.join(REPO, path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='session')
+def cora_export(tmp_path_factory, toy_city_root) -> dict:
+    """A tiny CORA as training leaves it, its trainable-only checkpoint and its export.
+
+    The config is the toy CORA on the session's toy city, with the tiny LLaVA written
+    offline and SAM's base weights read from a file (as a real SAM's are: random tiny ones
+    here). Every trained weight is moved off its initial value, LoRA's zero-initialised B
+    included, so that merging the LoRA changes the LLaVA. The checkpoint is saved as the CORA
+    configs save it (``TrainableCheckpointHook``) and exported with ``tools/export_hf.py``.
+
+    Returns:
+        dict: ``config``, ``checkpoint``, ``out`` (paths) and ``model`` (the source model,
+        its LoRA unmerged).
+    """
+    from types import SimpleNamespace
+
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmengine.runner.checkpoint import weights_to_cpu
+    from mmseg.registry import MODELS
+
+    from mmcora.engine import TrainableCheckpointHook
+    from mmcora.models.sam import SAMWrapper
+    root = tmp_path_factory.mktemp('export')
+    sam_file = root / 'sam_tiny.pth'
+    with torch.random.fork_rng():
+        torch.manual_seed(1)
+        torch.save(
+            SAMWrapper(tiny=dict(img_size=256, patch_size=8, window_size=8)).state_dict(), sam_file)
+    loader = (f'dict(num_workers=0, persistent_workers=False, dataset=dict('
+              f'data_root={toy_city_root!r}, toy_city={SMALL_TOY_CITY!r}))')
+    config = root / 'cora_export_source.py'
+    config.write_text('\n'.join([
+        f'_base_ = [{CORA_TOY_CONFIG!r}]',
+        f'model = dict(mllm=dict(pretrained={str(root / "tiny-llava")!r}, toy_pretrain=None), '
+        f'sam=dict(toy_pretrain=None, checkpoint={str(sam_file)!r}))',
+        f'train_dataloader = {loader}', f'val_dataloader = {loader}',
+        'test_dataloader = val_dataloader'
+    ]) + '\n')
+    init_default_scope('mmseg')
+    with torch.random.fork_rng():  # the heads' random initialisation leaves the RNG as it was
+        model = MODELS.build(Config.fromfile(str(config)).model).eval()
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # "training"
+        for name, param in model.named_parameters():
+            if param.requires_grad:
+                scale = 0.05 if 'lora_B' in name else 0.02
+                param.add_(torch.randn(param.shape, generator=generator) * scale)
+    checkpoint = dict(meta=dict(iter=4), state_dict=weights_to_cpu(model.state_dict()))
+    TrainableCheckpointHook().before_save_checkpoint(SimpleNamespace(model=model), checkpoint)
+    checkpoint_file = root / 'iter_4.pth'
+    torch.save(checkpoint, checkpoint_file)
+    out = root / 'exported'
+    load_tool('tools/export_hf.py').main([str(config), str(checkpoint_file), str(out)])
+    return dict(config=str(config), checkpoint=str(checkpoint_file), out=str(out), model=model)

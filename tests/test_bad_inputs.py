@@ -2,6 +2,7 @@
 must name (file, line, key or query). Add a row whenever an entry point or a failure mode
 lands (issue: bad input everywhere a user can give it)."""
 import glob
+import os
 import os.path as osp
 import re
 
@@ -355,3 +356,155 @@ def test_killed_training_resumes_where_it_stopped(tmp_path, small_toy_config):
     trained = [int(n) for n in re.findall(r'Iter\(train\) \[\s*(\d+)/12\]', rerun)]
     assert trained and min(trained) == stopped_at + 1 and max(trained) == 12, trained
     assert osp.isfile(osp.join(work, 'iter_12.pth'))
+
+
+# ----------------------------------------------------------------- tools/export_hf.py and exports
+def _export_rows(tmp_path, cora_export):
+    """(id, checkpoint, out, exception, message): exports that must stop, naming the file."""
+    import json
+    import shutil
+    checkpoint = cora_export['checkpoint']
+    data = open(checkpoint, 'rb').read()
+    truncated = tmp_path / 'iter_8.pth'
+    truncated.write_bytes(data[:len(data) // 2])
+    other_config = _mismatch_checkpoints(tmp_path)[0][0]  # the toy FCN's, 20 classes
+    other_export = tmp_path / 'other_export'
+    shutil.copytree(cora_export['out'], other_export)
+    meta = json.load(open(other_export / 'export.json'))
+    meta['source'].update(checkpoint='/runs/b/iter_600.pth', checkpoint_sha256='ab' * 32)
+    (other_export / 'export.json').write_text(json.dumps(meta))
+    not_an_export = tmp_path / 'results'
+    not_an_export.mkdir()
+    (not_an_export / 'notes.txt').write_text('mine')
+    new = str(tmp_path / 'new_export')
+    return [
+        ('missing checkpoint', str(tmp_path / 'nowhere.pth'), new, FileNotFoundError,
+         r'checkpoint not found: .*nowhere\.pth'),
+        ('truncated checkpoint', str(truncated), new, RuntimeError,
+         r'iter_8\.pth is not a readable checkpoint .*truncated or corrupt'),
+        ('checkpoint of another config', str(other_config), new, 'CheckpointMismatchError',
+         r'fcn_20_classes\.pth does not fit this CORASegmentor: \d+ of its \d+ weights are not '
+         r'in the model'),
+        ('OUT holds another export', checkpoint, str(other_export), FileExistsError,
+         r'OUT .*other_export already holds another export \(.*other_export/export\.json: of '
+         r'/runs/b/iter_600\.pth \(sha256 abababababab\.\.\.\).*pass --overwrite'),
+        ('OUT holds something else', checkpoint, str(not_an_export), FileExistsError,
+         r'OUT .*results is not empty and holds no readable export\.json'),
+    ]
+
+
+EXPORT_ROW_IDS = [
+    'missing checkpoint', 'truncated checkpoint', 'checkpoint of another config',
+    'OUT holds another export', 'OUT holds something else'
+]
+
+
+@pytest.mark.parametrize('row', EXPORT_ROW_IDS)
+def test_export_refuses(tmp_path, cora_export, row):
+    from mmcora.apis.export import export_cora
+    from mmcora.engine import CheckpointMismatchError
+    _, checkpoint, out, error, message = next(
+        r for r in _export_rows(tmp_path, cora_export) if r[0] == row)
+    error = CheckpointMismatchError if error == 'CheckpointMismatchError' else error
+    before = sorted(glob.glob(osp.join(out, '**'), recursive=True))
+    with pytest.raises(error, match=message):
+        export_cora(cora_export['config'], checkpoint, out)
+    assert sorted(glob.glob(osp.join(out, '**'), recursive=True)) == before  # nothing written
+    assert not glob.glob(osp.join(tmp_path, '.*.partial-*'))
+
+
+def _damage(directory, how):
+    """Break a copy of an export: remove or cut short one of its files."""
+    path = osp.join(directory, how.split(' ', 1)[1])
+    if how.startswith('remove'):
+        os.remove(path)
+    else:
+        data = open(path, 'rb').read()
+        open(path, 'wb').write(data[:len(data) // 2])
+    return path
+
+
+LOAD_ROWS = [
+    # (damage, exception, message): loading a damaged export names the file
+    ('remove export.json', FileNotFoundError,
+     r'damaged/export\.json not found: .*damaged is not a complete export of tools/export_hf\.py'),
+    ('remove heads.safetensors', FileNotFoundError,
+     r'damaged/heads\.safetensors is missing from the export .*damaged'),
+    ('remove llava/model.safetensors', FileNotFoundError,
+     r'damaged/llava/model\.safetensors is missing from the export'),
+    ('cut heads.safetensors', ValueError,
+     r'damaged/heads\.safetensors has \d+ bytes, export\.json says \d+: the file was cut short'),
+    ('remove config.py', FileNotFoundError, r'damaged/config\.py is missing from the export'),
+]
+
+
+@pytest.mark.parametrize('how, error, message', LOAD_ROWS, ids=[row[0] for row in LOAD_ROWS])
+@pytest.mark.parametrize('entry', ['inferencer', 'tools/test.py'])
+def test_damaged_export_is_refused_naming_the_file(tmp_path, cora_export, how, error, message,
+                                                   entry, monkeypatch):
+    import shutil
+    import sys
+    damaged = str(tmp_path / 'damaged')
+    shutil.copytree(cora_export['out'], damaged)
+    _damage(damaged, how)
+    with pytest.raises(error, match=message):
+        if entry == 'inferencer':
+            from mmcora.apis import ReasoningSegInferencer
+            ReasoningSegInferencer(damaged)
+        else:
+            from .conftest import load_tool
+            monkeypatch.setattr(sys, 'argv', ['tools/test.py', damaged])
+            load_tool('tools/test.py').main()
+
+
+def test_truncated_safetensors_checkpoint_names_the_file(tmp_path):
+    from mmengine.runner import CheckpointLoader
+
+    from mmcora.engine.safe_checkpoint import save_safetensors_checkpoint
+    good = tmp_path / 'good.safetensors'
+    save_safetensors_checkpoint(dict(w=torch.zeros(1000)), dict(a=1), str(good))
+    assert CheckpointLoader.load_checkpoint(str(good))['meta'] == dict(a=1)
+    bad = tmp_path / 'heads.safetensors'
+    bad.write_bytes(good.read_bytes()[:2000])
+    with pytest.raises(
+            RuntimeError,
+            match=r'heads\.safetensors is not a readable safetensors checkpoint .*truncated'):
+        CheckpointLoader.load_checkpoint(str(bad), map_location='cpu')
+
+
+def test_tools_test_without_checkpoint_needs_an_export(monkeypatch, small_toy_config):
+    import sys
+
+    from .conftest import load_tool
+    monkeypatch.setattr(sys, 'argv', ['tools/test.py', small_toy_config])
+    with pytest.raises(
+            SystemExit,
+            match=r'CHECKPOINT is needed with .*small_toy\.py \(only an '
+            'export of tools/export_hf.py names its own weights\\)'):
+        load_tool('tools/test.py').main()
+
+
+def test_export_with_another_llava_is_refused_naming_the_heads(tmp_path, cora_export):
+    """Sizes cannot tell one export's llava/ from another's (same architecture): the heads'
+    fingerprints of the weights they go with do."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from mmcora.apis import ReasoningSegInferencer
+    from mmcora.engine import CheckpointMismatchError
+    mixed = tmp_path / 'mixed'
+    shutil.copytree(cora_export['out'], mixed)
+    weights = mixed / 'llava' / 'model.safetensors'
+    tensors = load_file(str(weights))
+    name = sorted(k for k in tensors if 'lm_head' in k)[0]
+    tensors[name] = tensors[name] + 1  # another training's token rows
+    save_file(tensors, str(weights), metadata={'format': 'pt'})
+    assert weights.stat().st_size == (
+        osp.getsize(osp.join(cora_export['out'], 'llava', 'model.safetensors')))
+    with pytest.raises(
+            CheckpointMismatchError,
+            match=r'mixed/heads\.safetensors holds only trained weights, and 1 of the \d+ '
+            r'frozen base tensors of this model are not the ones they were trained on '
+            r'\(first: mllm\.model\.lm_head\.weight'):
+        ReasoningSegInferencer(str(mixed))

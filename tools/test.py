@@ -1,24 +1,34 @@
 """Test (evaluate) a checkpoint with mmcora's components (mmseg's tools/test.py).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out DIR] [--show-dir DIR]
+    python tools/test.py OUT [same options]   # an export of tools/export_hf.py (or OUT/config.py)
     tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCS [same options]
+
+An export's config names its weights (``load_from``: ``OUT/heads.safetensors``), so CHECKPOINT
+may be left out; every file of the export is checked before anything is built.
 """
 import argparse
 import os
 import os.path as osp
+import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmcora  # noqa: F401  registers mmcora's components and checkpoint fixes
+from mmcora.apis.export_dir import load_config
 from mmcora.engine import apply_torch_threads, register_checkpoint_fit, setup_cpu_distributed
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test (and eval) a segmentor')
-    parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        'config', help='test config file path, or an export directory of tools/export_hf.py')
+    parser.add_argument(
+        'checkpoint',
+        nargs='?',
+        help='checkpoint file; leave it out for an export (its config names its weights)')
     parser.add_argument(
         '--work-dir', help='the directory to save the file containing evaluation metrics')
     parser.add_argument(
@@ -69,7 +79,10 @@ def trigger_visualization_hook(cfg: Config, args: argparse.Namespace) -> Config:
 
 def main() -> None:
     args = parse_args()
-    cfg = Config.fromfile(args.config)
+    cfg, exported = load_config(args.config)  # an export: its files checked first
+    if args.checkpoint is None and exported is None:
+        sys.exit(f'tools/test.py: CHECKPOINT is needed with {args.config} (only an export of '
+                 'tools/export_hf.py names its own weights)')
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
@@ -77,9 +90,12 @@ def main() -> None:
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+        name = osp.basename(osp.normpath(exported)) if exported else osp.splitext(
+            osp.basename(args.config))[0]
+        cfg.work_dir = osp.join('./work_dirs', name)
 
-    cfg.load_from = args.checkpoint
+    if args.checkpoint is not None:
+        cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
     if args.tta:

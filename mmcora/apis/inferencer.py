@@ -24,6 +24,7 @@ from ..datasets.transforms import PackReasoningInputs, queries_of
 from ..engine import load_model_checkpoint
 from ..instructions.vocabulary import ANCHOR_PLACEHOLDER
 from ..visualization import draw_reasoning_masks
+from .export_dir import load_config
 
 ImageType = Union[str, np.ndarray]
 # Steps of a test pipeline that read files: the inferencer is given the image (and no labels).
@@ -97,11 +98,12 @@ class ReasoningSegInferencer:
     """Reasoning segmentation of images with free-form instructions.
 
     Args:
-        model (str | Config | torch.nn.Module): Config file, ``Config`` or a built
-            ``CORASegmentor`` or ``SegZeroSegmentor`` (then ``cfg`` gives its test
-            pipeline).
+        model (str | Config | torch.nn.Module): Config file, ``Config``, an export directory
+            of ``tools/export_hf.py`` (or its ``config.py``), or a built ``CORASegmentor`` or
+            ``SegZeroSegmentor`` (then ``cfg`` gives its test pipeline).
         checkpoint (str, optional): Checkpoint to load into the model (built or given); a
             checkpoint of another config is refused (:class:`CheckpointMismatchError`).
+            None with an exported config loads the export's heads (its ``load_from``).
         device (str, optional): Torch device; None keeps a given model where it is and puts
             one built from a config on the GPU when there is one (else the CPU).
         mode (str, optional): ``'teacher_forcing'`` or ``'generate'``; None uses the
@@ -115,6 +117,7 @@ class ReasoningSegInferencer:
         >>> result['masks'].shape, result['visualization'].shape
         >>> inferencer.set_image('street.png')  # or explicitly: encode once ...
         >>> inferencer.predict(['Segment the bus.'])  # ... and ask many times
+        >>> exported = ReasoningSegInferencer('work_dirs/export')  # tools/export_hf.py OUT
     """
 
     def __init__(self,
@@ -130,9 +133,12 @@ class ReasoningSegInferencer:
                                 'its preprocessing from the test pipeline')
         else:
             cfg = model
-        cfg = Config.fromfile(cfg) if isinstance(cfg, str) else cfg
+        # an export directory or config is checked (every file there, whole) before the build
+        cfg, exported = load_config(cfg)
         if not isinstance(model, torch.nn.Module):
             model = MODELS.build(cfg.model)
+            if checkpoint is None and exported is not None:  # the export's heads
+                checkpoint = cfg.load_from
             if device is None:  # built here: the GPU when there is one
                 device = 'cuda' if torch.cuda.is_available() else 'cpu'
         if checkpoint is not None:  # every key and shape must match (names the file if not)
