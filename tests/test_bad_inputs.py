@@ -508,3 +508,22 @@ def test_export_with_another_llava_is_refused_naming_the_heads(tmp_path, cora_ex
             r'frozen base tensors of this model are not the ones they were trained on '
             r'\(first: mllm\.model\.lm_head\.weight'):
         ReasoningSegInferencer(str(mixed))
+
+
+def test_llava_config_of_another_tokenizer_is_named(tmp_path):
+    # config.json's image token id must be the id the tokenizer gives <image> (a config.json
+    # copied from another LLaVA made a bare '32000 is not in list')
+    import json
+
+    from mmcora.models.mllm import LlavaMLLM, write_tiny_llava
+    path = tmp_path / 'llava'
+    write_tiny_llava(str(path))
+    config = json.loads((path / 'config.json').read_text())
+    config['image_token_index'] = 32000  # llava-1.5-7b-hf's
+    (path / 'config.json').write_text(json.dumps(config))
+    with pytest.raises(
+            ValueError,
+            match=rf"{re.escape(str(path))}: config\.json's image_token_index is "
+            r'32000, but the tokenizer gives <image> the id \d+: the tokenizer and '
+            r'config\.json are not of the same LLaVA'):
+        LlavaMLLM(str(path))

@@ -25,8 +25,8 @@ from ...utils.special_tokens import (ANCHOR_BOX_TOKEN, ANCHOR_MASK_TOKEN, ANCHOR
                                      SEG_TOKEN)
 from ..pretrained import check_hf_directory
 from .packing import attention_bias, gather_packed, pack_queries, unpack_suffixes
-from .prompt import (IGNORE, QueryTokens, chat_prefix, encode_conversation, encode_turn,
-                     expand_image_token)
+from .prompt import (IGNORE, IMAGE_PLACEHOLDER, QueryTokens, chat_prefix, encode_conversation,
+                     encode_turn, expand_image_token)
 from .tiny_llava import SYSTEM_PROMPT, ensure_tiny_llava, tiny_spec
 
 TOKENIZATIONS = ('conversation', 'separate')
@@ -165,6 +165,12 @@ class LlavaMLLM(nn.Module):
         # with these ids), and with the image placeholder expanded
         self.system_prompt = system_prompt
         self._chat_prefix_ids = self.tokenizer(chat_prefix(system_prompt)).input_ids
+        if self.image_token_id not in self._chat_prefix_ids:
+            raise ValueError(
+                f'{pretrained}: config.json\'s image_token_index is {self.image_token_id}, but the '
+                f'tokenizer gives {IMAGE_PLACEHOLDER} the id '
+                f'{self.tokenizer.convert_tokens_to_ids(IMAGE_PLACEHOLDER)}: the tokenizer and '
+                'config.json are not of the same LLaVA')
         self._prefix_ids = expand_image_token(self._chat_prefix_ids, self.image_token_id,
                                               self.num_image_tokens)
 
