@@ -97,6 +97,8 @@ def main() -> None:
                 level=logging.WARNING)
     apply_torch_threads(cfg)
     setup_cpu_distributed(cfg)
+    if cfg.get('runner_type') == 'FlexibleRunner':  # its strategies refuse keys they do not know
+        cfg.get('env_cfg', {}).pop('torch_num_threads', None)
 
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     register_checkpoint_fit(runner)  # a checkpoint of another config is an error, not a warning

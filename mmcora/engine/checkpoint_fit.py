@@ -14,8 +14,9 @@ and prints its numbers as if nothing were wrong. Here every key must match, with
   ``tools/test.py`` register it): ``after_load_checkpoint`` runs after the file is read and
   before mmengine's own lenient load, which then copies the same weights again.
 """
+import contextlib
 import re
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Union
 
 import torch
 from mmengine.hooks import Hook
@@ -128,6 +129,28 @@ def load_model_checkpoint(model: torch.nn.Module,
     return checkpoint
 
 
+@contextlib.contextmanager
+def full_state_dict(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """The model whose ``state_dict`` / ``load_state_dict`` speak in whole, unsharded tensors.
+
+    A DDP (or other) wrapper is unwrapped. An FSDP model (``FlexibleRunner`` with
+    ``FSDPStrategy``) stays wrapped, under ``FULL_STATE_DICT`` on every rank (offloaded to the
+    CPU): its inner module's parameters are flat shards, whose shapes no checkpoint has.
+
+    Args:
+        model (torch.nn.Module): The runner's model.
+    """
+    from torch.distributed.fsdp import FullStateDictConfig
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+    from torch.distributed.fsdp import StateDictType
+    if not isinstance(model, FSDP):
+        yield unwrap_model(model)
+        return
+    with FSDP.state_dict_type(model, StateDictType.FULL_STATE_DICT,
+                              FullStateDictConfig(offload_to_cpu=True, rank0_only=False)):
+        yield model
+
+
 @HOOKS.register_module()
 class CheckpointFitHook(Hook):
     """Check ``load_from`` / ``--resume`` checkpoints against the model before training or testing.
@@ -145,10 +168,10 @@ class CheckpointFitHook(Hook):
         filename: Optional[str] = runner._load_from
         if filename is None:  # --resume without a path: mmengine took the newest one
             filename = find_latest_checkpoint(runner.work_dir) or 'the resumed checkpoint'
-        model = unwrap_model(runner.model)
-        # a trainable-only checkpoint: the base weights checked, then filled in for mmengine
-        restore_base_weights(model, checkpoint, filename)
-        load_state_dict_checked(model, state_dict_of(checkpoint, filename), filename)
+        with full_state_dict(runner.model) as model:
+            # a trainable-only checkpoint: the base weights checked, then filled in for mmengine
+            restore_base_weights(model, checkpoint, filename)
+            load_state_dict_checked(model, state_dict_of(checkpoint, filename), filename)
 
 
 def register_checkpoint_fit(runner) -> None:

@@ -11,7 +11,8 @@ from mmengine.config import Config
 
 
 def setup_cpu_distributed(cfg: Config) -> None:
-    """Prepare a ``--launcher pytorch`` run for a machine without CUDA (gloo, CPU DDP).
+    """Prepare a ``--launcher pytorch`` run for a machine without CUDA (gloo, CPU DDP, or FSDP
+    of a ``FlexibleRunner`` config sharded on the CPU).
 
     Does nothing when CUDA is available or the launcher is ``none``.
     """
@@ -30,6 +31,17 @@ def setup_cpu_distributed(cfg: Config) -> None:
         timeout = dist_cfg.get('timeout')
         torch_dist.init_process_group(
             'gloo', timeout=timedelta(seconds=timeout) if timeout else None)
+    strategy = cfg.get('strategy')
+    if cfg.get('runner_type') == 'FlexibleRunner' and strategy is not None:
+        if strategy.get('type') in ('FSDPStrategy', 'CORAFSDPStrategy'):
+            # FSDPStrategy passes device_id=LOCAL_RANK (a CUDA device); FSDP shards on the CPU
+            # with gloo when given the CPU device
+            strategy.setdefault('model_wrapper', dict(type='MMFullyShardedDataParallel'))
+            strategy['model_wrapper']['device_id'] = 'cpu'
+        elif strategy.get('type') == 'DeepSpeedStrategy':
+            raise RuntimeError('DeepSpeedStrategy needs CUDA (DeepSpeed has no CPU gloo path); '
+                               'on CPU use the FSDP config or plain DDP')
+        return
     # Runner.wrap_model passes device_ids=[LOCAL_RANK], which DDP rejects for CPU modules.
     wrapper = dict(cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel'))
     wrapper['device_ids'] = None
