@@ -13,10 +13,10 @@ from .trainable_checkpoint import TrainableCheckpointHook, restore_base_weights
 from .work_dir import resume_checkpoint
 
 __all__ = [
-    'amp_optim_wrapper', 'CORAFSDPStrategy', 'cora_fsdp_wrap_policy', 'CheckpointFitHook', 'CheckpointMismatchError',
-    'load_model_checkpoint', 'register_checkpoint_fit', 'CORAStagedTrainLoop', 'DataFilesCheckHook',
-    'RandomStateHook', 'TokenBankHook', 'gather_rows', 'TrainableCheckpointHook',
-    'restore_base_weights', 'UnsafeCheckpointError', 'apply_torch_threads',
-    'install_checkpoint_loaders', 'load_checkpoint_file', 'resume_checkpoint',
-    'setup_cpu_distributed'
+    'amp_optim_wrapper', 'CORAFSDPStrategy', 'cora_fsdp_wrap_policy', 'CheckpointFitHook',
+    'CheckpointMismatchError', 'load_model_checkpoint', 'register_checkpoint_fit',
+    'CORAStagedTrainLoop', 'DataFilesCheckHook', 'RandomStateHook', 'TokenBankHook', 'gather_rows',
+    'TrainableCheckpointHook', 'restore_base_weights', 'UnsafeCheckpointError',
+    'apply_torch_threads', 'install_checkpoint_loaders', 'load_checkpoint_file',
+    'resume_checkpoint', 'setup_cpu_distributed'
 ]
