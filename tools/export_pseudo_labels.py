@@ -16,7 +16,6 @@ same directory with another checkpoint stops before writing anything, since skip
 finished images would mix two teachers' pseudo-labels.
 """
 import argparse
-import hashlib
 import json
 import os.path as osp
 import time
@@ -31,7 +30,7 @@ from mmseg.registry import MODELS
 import mmcora  # noqa: F401  registers mmcora's components and checkpoint fixes
 from mmcora.datasets import read_name_list
 from mmcora.engine import apply_torch_threads, load_model_checkpoint, setup_cpu_distributed
-from mmcora.utils import write_atomic, write_png_atomic
+from mmcora.utils import file_sha256, write_atomic, write_png_atomic
 
 MANIFEST = 'export_manifest.json'
 
@@ -54,15 +53,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     return parser.parse_args()
-
-
-def sha256(path: str) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_manifest(out: str, teacher: dict, rank: int) -> None:
@@ -116,7 +106,8 @@ def main() -> None:
 
     check_manifest(
         args.out,
-        dict(config=args.config, checkpoint=args.checkpoint, sha256=sha256(args.checkpoint)), rank)
+        dict(config=args.config, checkpoint=args.checkpoint, sha256=file_sha256(args.checkpoint)),
+        rank)
     model = MODELS.build(cfg.model)
     load_model_checkpoint(model, args.checkpoint)
     model = model.to(args.device).eval()

@@ -32,6 +32,7 @@ from ..engine import restore_base_weights
 from ..engine.checkpoint_fit import load_state_dict_checked, state_dict_of
 from ..engine.safe_checkpoint import save_safetensors_checkpoint
 from ..engine.trainable_checkpoint import META_KEY, fingerprints
+from ..utils import file_sha256
 from ..version import __version__
 from .export_dir import (CONFIG_FILE, DIR_VAR, EXPORT_KEY, EXPORT_VERSION, FORMAT, HEADS_FILE,
                          LLAVA_DIR, META_FILE, SAM_FILE, TOOL, read_export_meta)
@@ -43,20 +44,6 @@ SEMI_KEYS = ('loss_pseudo', 'loss_token', 'token_bank', 'unlabeled_weight')
 SEMI_HOOKS = ('TokenBankHook', )  # needs the token bank
 BASE_PREFIXES = ('mllm.', 'sam.image_encoder.')  # what heads.safetensors leaves out
 PROCESSOR_FILES = ('processor_config.json', 'chat_template.json', 'chat_template.jinja')
-
-
-def sha256_of(path: str, chunk: int = 1 << 20) -> str:
-    """SHA-256 hex digest of a file, read in chunks.
-
-    Args:
-        path (str): The file.
-        chunk (int): Bytes per read.
-    """
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(chunk), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def merge_lora(model: torch.nn.Module) -> List[str]:
@@ -251,7 +238,7 @@ def export_cora(config: str,
         config=osp.abspath(config),
         config_sha256=hashlib.sha256(cfg.pretty_text.encode()).hexdigest(),
         checkpoint=osp.abspath(checkpoint),
-        checkpoint_sha256=sha256_of(checkpoint))
+        checkpoint_sha256=file_sha256(checkpoint))
     out = osp.abspath(out)
     _check_out(out, source, overwrite)
     model, source['trainable_only'] = build_source(cfg, checkpoint)

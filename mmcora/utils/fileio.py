@@ -1,4 +1,6 @@
-"""Atomic file output: an interrupted run never leaves a partial file under the final name."""
+"""Atomic file output (an interrupted run never leaves a partial file under the final name) and
+file hashes."""
+import hashlib
 import os
 import os.path as osp
 
@@ -26,3 +28,12 @@ def write_png_atomic(path: str, array: np.ndarray, tmp_suffix: str = '.part') ->
     if not ok:
         raise OSError(f'could not encode {path}')
     write_atomic(path, data.tobytes(), tmp_suffix)
+
+
+def file_sha256(path: str, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks of ``chunk`` bytes (1 MiB)."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(chunk), b''):
+            digest.update(block)
+    return digest.hexdigest()
