@@ -33,14 +33,19 @@ def setup_cpu_distributed(cfg: Config) -> None:
             'gloo', timeout=timedelta(seconds=timeout) if timeout else None)
     strategy = cfg.get('strategy')
     if cfg.get('runner_type') == 'FlexibleRunner' and strategy is not None:
-        if strategy.get('type') in ('FSDPStrategy', 'CORAFSDPStrategy'):
+        from mmengine._strategy import DeepSpeedStrategy, FSDPStrategy
+        from mmengine.registry import STRATEGIES
+        kind = STRATEGIES.get(strategy.get('type'))
+        if isinstance(kind, type) and issubclass(kind, FSDPStrategy):
             # FSDPStrategy passes device_id=LOCAL_RANK (a CUDA device); FSDP shards on the CPU
             # with gloo when given the CPU device
             strategy.setdefault('model_wrapper', dict(type='MMFullyShardedDataParallel'))
             strategy['model_wrapper']['device_id'] = 'cpu'
-        elif strategy.get('type') == 'DeepSpeedStrategy':
-            raise RuntimeError('DeepSpeedStrategy needs CUDA (DeepSpeed has no CPU gloo path); '
-                               'on CPU use the FSDP config or plain DDP')
+        elif isinstance(kind, type) and issubclass(kind, DeepSpeedStrategy):
+            raise RuntimeError(
+                f"strategy {strategy.get('type')!r}: mmcora has no CPU set-up for DeepSpeed "
+                "(mmengine 0.10.7's DeepSpeedStrategy imports deepspeed.runtime.fp16.onebit, "
+                'which current DeepSpeed lacks); on CPU use the FSDP schedule or DDP')
         return
     # Runner.wrap_model passes device_ids=[LOCAL_RANK], which DDP rejects for CPU modules.
     wrapper = dict(cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel'))
