@@ -38,24 +38,29 @@ def shrink(model_cfg: Config, llava_dir: str, dtype: str = 'float32') -> Config:
     return model_cfg
 
 
-@pytest.fixture(scope='module')
-def toy_reasoning(toy_city_root):
+def toy_reasoning_dataset(root: str, sam_size: int, clip_size: int, num_queries: int):
+    """The toy city's 1/4 labeled images with their instructions, at the given input sizes."""
     init_default_scope('mmseg')
     return DATASETS.build(
         dict(
             type='ReasoningSegDataset',
-            data_root=toy_city_root,
+            data_root=root,
             ann_file='instructions/1_4_labeled.jsonl',
             build_instructions=dict(
                 dataset='cityscapes', split='train', ann_file='splits/1_4/labeled.txt'),
             pipeline=[
                 dict(type='LoadImageFromFile'),
-                dict(type='SampleQueries', num_queries=4),
+                dict(type='SampleQueries', num_queries=num_queries),
                 dict(type='LoadReasoningAnnotations'),
-                dict(type='SAMResize', size=SAM_SIZE),
-                dict(type='CLIPInputs', size=CLIP_SIZE),
+                dict(type='SAMResize', size=sam_size),
+                dict(type='CLIPInputs', size=clip_size),
                 dict(type='PackReasoningInputs')
             ]))
+
+
+@pytest.fixture(scope='module')
+def toy_reasoning(toy_city_root):
+    return toy_reasoning_dataset(toy_city_root, SAM_SIZE, CLIP_SIZE, num_queries=4)
 
 
 @pytest.fixture(scope='module')
@@ -63,15 +68,15 @@ def llava_dir(tmp_path_factory):
     return str(tmp_path_factory.mktemp('models') / 'tiny-llava')
 
 
-def _batch_with_every_type(dataset):
-    """Two images whose queries include a conditional one (so anchors are exercised)."""
+def _batch_with_every_type(dataset, count: int = 2):
+    """``count`` images whose queries include a conditional one (so anchors are exercised)."""
     np.random.seed(0)
     items = []
     for index in range(len(dataset)):
         item = dataset[index]
         if any(q['type'] == 'conditional' for q in item['data_samples'].queries):
             items.append(item)
-        if len(items) == 2:
+        if len(items) == count:
             return pseudo_collate(items)
     raise AssertionError('no conditional queries in the toy data')
 

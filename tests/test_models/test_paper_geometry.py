@@ -10,17 +10,14 @@ part reached) and one teacher-forced prediction.
 import math
 import os.path as osp
 
-import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.dataset import pseudo_collate
-from mmengine.registry import init_default_scope
-from mmseg.registry import DATASETS, MODELS
+from mmseg.registry import MODELS
 
 import mmcora  # noqa: F401
 from mmcora.engine.stages import resolve_refs
-from .test_cora import CONFIGS, TRAINABLE
+from .test_cora import CONFIGS, TRAINABLE, _batch_with_every_type, toy_reasoning_dataset
 
 PAPER_CONFIGS = [c for c in CONFIGS if 'tiny' not in osp.basename(c)]
 CLIP_SIZE, SAM_SIZE = 336, 1024  # LLaVA-1.5's and SAM's input sizes
@@ -43,28 +40,9 @@ def llava_dir(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def batch(toy_city_root):
-    init_default_scope('mmseg')
-    dataset = DATASETS.build(
-        dict(
-            type='ReasoningSegDataset',
-            data_root=toy_city_root,
-            ann_file='instructions/1_4_labeled.jsonl',
-            build_instructions=dict(
-                dataset='cityscapes', split='train', ann_file='splits/1_4/labeled.txt'),
-            pipeline=[
-                dict(type='LoadImageFromFile'),
-                dict(type='SampleQueries', num_queries=3),
-                dict(type='LoadReasoningAnnotations'),
-                dict(type='SAMResize', size=SAM_SIZE),
-                dict(type='CLIPInputs', size=CLIP_SIZE),
-                dict(type='PackReasoningInputs')
-            ]))
-    np.random.seed(0)
-    for index in range(len(dataset)):  # one image with a conditional query (its anchor)
-        item = dataset[index]
-        if any(q['type'] == 'conditional' for q in item['data_samples'].queries):
-            return pseudo_collate([item])
-    raise AssertionError('no conditional queries in the toy data')
+    # one image with a conditional query (its anchor), at the real input sizes
+    return _batch_with_every_type(
+        toy_reasoning_dataset(toy_city_root, SAM_SIZE, CLIP_SIZE, num_queries=3), count=1)
 
 
 def _real_geometry(model_cfg: Config, llava_dir: str) -> Config:
